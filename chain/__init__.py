@@ -1,0 +1,1 @@
+"""The chain room: the development marketplace contract, its build, deployment and adapters."""
