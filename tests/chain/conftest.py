@@ -284,7 +284,7 @@ def contract(w3: Web3, name: str, address: str) -> Contract:
 
 @pytest.fixture
 def market(w3: Web3, chain: Chain, deployment: Deployment) -> Market:
-    accounts = list(w3.eth.accounts)
+    accounts: list[str] = list(w3.eth.accounts)
     return Market(
         w3=w3,
         chain=chain,
