@@ -46,33 +46,41 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    """A private anvil on a free loopback port, stopped at the end of the session."""
+@contextmanager
+def run_anvil() -> Iterator[str]:
+    """An anvil on a free loopback port; yields its URL once it answers, stops it afterwards."""
     port = _free_port()
     proc = subprocess.Popen(
         [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            _ = w3.eth.chain_id
-            break
-        except Exception:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("anvil did not start") from None
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        url = f"http://127.0.0.1:{port}"
+        w3 = Web3(Web3.HTTPProvider(url))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _ = w3.eth.chain_id
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("anvil did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """A private anvil for the contract tests, shared by the session."""
+    with run_anvil() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from tests.chain.conftest import (
 
 WINDOW = DispersalWindow(initial_bits=252, window_percent=50)
 EXPIRY = 3600
-OFFSETS = [0, 1, 100, 450, 900, 1350, 1700, 1799, 1800, 2000]
+OFFSETS = [0, 1, 450, 900, 1350, 1799, 1800, 2000]
 
 
 @pytest.fixture(scope="session")
