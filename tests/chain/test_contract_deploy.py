@@ -22,11 +22,11 @@ def with_collateral(**changes: int) -> MarketplaceConfig:
     return CODEX_TEST.model_copy(update={"collateral": collateral})
 
 
-def construct(w3: Web3, deployment: Deployment, config: MarketplaceConfig) -> Any:
+def construct(w3: Web3, token: str, verifier: str, config: MarketplaceConfig) -> Any:
     """Estimate the Marketplace constructor: raises with the custom error if it would revert."""
     artifact = load_artifact("Marketplace")
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    args = (config.to_abi(), deployment.token, deployment.verifier, OFF)
+    args = (config.to_abi(), token, verifier, OFF)
     return factory.constructor(*args).estimate_gas({"from": w3.eth.accounts[0]})
 
 
@@ -55,17 +55,22 @@ def test_constructor_rejects_bad_configuration(
     w3: Web3, chain: Chain, deployment: Deployment, config: MarketplaceConfig, error: str
 ) -> None:
     with reverts(error):
-        construct(w3, deployment, config)
-    assert construct(w3, deployment, with_collateral(max_number_of_slashes=1, slash_percentage=100))
+        construct(w3, deployment.token, deployment.verifier, config)
+    assert construct(
+        w3,
+        deployment.token,
+        deployment.verifier,
+        with_collateral(max_number_of_slashes=1, slash_percentage=100),
+    )
 
 
 def test_deploy_mines_past_block_256_on_a_fresh_chain() -> None:
     with run_anvil() as url:
         w3 = Web3(Web3.HTTPProvider(url))
-        fresh = Deployment.model_construct(token=w3.eth.accounts[0], verifier=w3.eth.accounts[0])
+        accounts: list[str] = list(w3.eth.accounts)
         with reverts("Proofs_InsufficientBlockHeight"):
-            construct(w3, fresh, CODEX_TEST)
-        deployment = deploy_marketplace(url, DEPLOYER_KEY, CODEX_DEFAULT, fund=[w3.eth.accounts[3]])
+            construct(w3, accounts[0], accounts[0], CODEX_TEST)
+        deployment = deploy_marketplace(url, DEPLOYER_KEY, CODEX_DEFAULT, fund=[accounts[3]])
         assert deployment.block_number > 256
         marketplace = contract(w3, "Marketplace", deployment.marketplace)
         assert (
@@ -73,12 +78,12 @@ def test_deploy_mines_past_block_256_on_a_fresh_chain() -> None:
             == CODEX_DEFAULT
         )
         token = contract(w3, "TestToken", deployment.token)
-        assert token.functions.balanceOf(w3.eth.accounts[3]).call() == 10**15
+        assert token.functions.balanceOf(accounts[3]).call() == 10**15
         assert marketplace.functions.token().call() == deployment.token
 
 
 def test_cli_prints_addresses_and_never_the_key(anvil_url: str, w3: Web3) -> None:
-    holder = w3.eth.accounts[7]
+    holder: str = list(w3.eth.accounts)[7]
     env = {**os.environ, KEY_ENV: DEPLOYER_KEY}
     done = subprocess.run(
         [
