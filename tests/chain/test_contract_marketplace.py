@@ -311,6 +311,7 @@ def test_leaving_a_running_request_forfeits_collateral_and_repair_gets_discount(
         (rid, 1)
     ]
     assert market.balance(host) == before  # 100 % slash: nothing back
+    assert market.view("mySlots", sender=host) == []
     assert market.view("slotState", sid) == REPAIR
     assert market.view("getHost", sid) == "0x" + "0" * 40
     assert market.view("currentCollateral", sid) == 0
@@ -348,8 +349,11 @@ def test_losing_more_than_max_slot_loss_fails_the_request(market: Market) -> Non
     market.send(host, f.freeSlot(slot_id(rid, 2)))
     assert market.balance(host) == before  # failed: collateral forfeited, no payout
     assert market.view("mySlots", sender=host) == []
-    market.send(market.client, f.withdrawFunds(rid))
-    assert market.balance(market.client) == client_before  # full refund of maxPrice
+    recipient = market.validator
+    recipient_before = market.balance(recipient)
+    market.send(market.client, f.withdrawFunds(rid, recipient))
+    assert market.balance(recipient) == recipient_before + max_price(r)  # full refund
+    assert market.balance(market.client) == client_before - max_price(r)
 
 
 # --- periods, pointer, challenges, proofs (§8, §11) -----------------------------------------
@@ -522,3 +526,22 @@ def test_configuration_round_trips(market: Market) -> None:
     assert request_id(make_request(market.client, nonce=b"\x01" * 32)) != request_id(
         make_request(market.client, nonce=b"\x02" * 32)
     )
+
+
+def test_refill_in_the_period_the_previous_host_proved_is_rejected(market: Market) -> None:
+    """§8: proofs are per slot and period, so a repair in the same period finds one received."""
+    r = make_request(market.client)
+    rid = market.request_storage(r)
+    sid = slot_id(rid, 0)
+    f = market.marketplace.functions
+    first, second = market.hosts[:2]
+    market.chain.advance_to((market.chain.now() // PERIOD + 1) * PERIOD)  # a fresh period
+    market.fill(first, rid, 0)
+    market.send(first, f.freeSlot(sid))
+    market.send(second, f.reserveSlot(rid, 0))
+    market.send(second, market.token.functions.approve(market.marketplace.address, 2**255))
+    with reverts("Proofs_ProofAlreadySubmitted"):
+        market.send(second, f.fillSlot(rid, 0, PROOF))
+    market.chain.advance_to((market.chain.now() // PERIOD + 1) * PERIOD)
+    market.send(second, f.fillSlot(rid, 0, PROOF))
+    assert market.view("getHost", sid) == second
