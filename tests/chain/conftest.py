@@ -1,4 +1,4 @@
-"""Fixtures for the development-marketplace tests: anvil, one deployment, per-test snapshots.
+"""Fixtures for the development-marketplace tests: one deployment on the shared anvil, snapshots.
 
 Time on the chain is made deterministic per test: every new block is one second after the last
 (``anvil_setBlockTimestampInterval``) and jumps are explicit (``evm_setNextBlockTimestamp``),
@@ -6,9 +6,6 @@ so wall-clock time never leaks into period or expiry arithmetic.
 """
 
 import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,11 +23,11 @@ from web3.logs import DISCARD
 from chain.build import DEPLOYABLE, load_artifact
 from chain.config import CODEX_TEST
 from chain.deploy import Deployment, deploy_marketplace
+from deploy.local.anvil import AnvilNode, dev_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
-DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-"""Anvil's well-known account 0 (mnemonic "test test ... junk"); never a real key."""
+DEPLOYER_KEY = dev_accounts(1)[0].private_key
+"""anvil's public development account 0; guards nothing."""
 
 REQUEST_TYPE = (
     "(address,(uint256,uint256,uint256,uint64,uint64,uint64,uint64),(bytes,bytes32),uint64,bytes32)"
@@ -40,47 +37,20 @@ ZERO_PROOF = ((0, 0), ((0, 0), (0, 0)), (0, 0))
 GIB = 2**30
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
-def run_anvil() -> Iterator[str]:
-    """An anvil on a free loopback port; yields its URL once it answers, stops it afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def run_anvil(log_path: Path) -> Iterator[str]:
+    """A second, fresh anvil (block 0) for tests that need an untouched chain."""
+    node = AnvilNode.start(log_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        w3 = Web3(Web3.HTTPProvider(url))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _ = w3.eth.chain_id
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("anvil did not start") from None
-                time.sleep(0.05)
-        yield url
+        yield node.rpc_url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        node.stop()
 
 
 @pytest.fixture(scope="session")
-def anvil_url() -> Iterator[str]:
-    """A private anvil for the contract tests, shared by the session."""
-    with run_anvil() as url:
-        yield url
+def anvil_url(anvil: AnvilNode) -> str:
+    """The session's shared anvil (tests/conftest.py); contract tests isolate by snapshots."""
+    return anvil.rpc_url
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,8 +65,8 @@ def test_constructor_rejects_bad_configuration(
     )
 
 
-def test_deploy_mines_past_block_256_on_a_fresh_chain() -> None:
-    with run_anvil() as url:
+def test_deploy_mines_past_block_256_on_a_fresh_chain(tmp_path: Path) -> None:
+    with run_anvil(tmp_path / "anvil.log") as url:
         w3 = Web3(Web3.HTTPProvider(url))
         accounts: list[str] = list(w3.eth.accounts)
         with reverts("Proofs_InsufficientBlockHeight"):
