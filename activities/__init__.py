@@ -1,0 +1,1 @@
+"""Thin, idempotent activity classes wiring chain/, ledger/, proofs/ and store/ into Temporal."""
