@@ -114,10 +114,12 @@ def check_uint(name: str, value: object, maximum: int, *, positive: bool = False
     """A caller-supplied integer in 0..maximum (1..maximum if positive), else InvalidInput."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+    if positive and value == 0:
+        # REST-2/REST-3 wording, typo included: integration tests assert on it.
+        raise InvalidInputError(f"{name} must be larger then zero")
     low = 1 if positive else 0
     if value < low or value > maximum:
-        bound = "larger than zero" if positive and value == 0 else f"within {low}..{maximum}"
-        raise InvalidInputError(f"{name} must be {bound}, got {value}")
+        raise InvalidInputError(f"{name} must be within {low}..{maximum}, got {value}")
     return value
 
 

@@ -1,10 +1,18 @@
-"""Ledger fixtures: a private PostgreSQL (temporary, until tests/conftest.py provides one) and
-a `ledger` fixture parametrized over PostgresLedger and MemoryLedger for the contract tests."""
+"""Ledger fixtures.
+
+`postgres` / `database_dsn` are a private PostgreSQL and a fresh database per test (temporary,
+until tests/conftest.py provides them). `ledger` is parametrized over PostgresLedger and
+MemoryLedger for the contract tests; the PostgreSQL side shares one migrated database and pool
+for the session and truncates it before each test (a fresh database per test costs seconds).
+"""
 
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
 
 from ledger.memory import MemoryLedger
 from ledger.postgres import PostgresLedger
@@ -24,14 +32,33 @@ def database_dsn(postgres: str) -> str:
     return fresh_database(postgres, f"ledger_test_{next(_names)}")
 
 
-@pytest.fixture(params=["memory", "postgres"])
-async def ledger(request: pytest.FixtureRequest) -> AsyncIterator[MemoryLedger | PostgresLedger]:
-    if request.param == "memory":
-        yield MemoryLedger()
-        return
-    dsn = request.getfixturevalue("database_dsn")
-    pg = await PostgresLedger.connect(dsn, max_size=4)
+@pytest.fixture(scope="session")
+def ledger_dsn(postgres: str) -> str:
+    return fresh_database(postgres, "ledger_contract")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ledger_pool(ledger_dsn: str) -> AsyncIterator[AsyncConnectionPool[AsyncConnection]]:
+    pg = await PostgresLedger.connect(ledger_dsn, max_size=8)
     try:
-        yield pg
+        yield pg.pool
     finally:
         await pg.close()
+
+
+async def empty_ledger(pool: AsyncConnectionPool[AsyncConnection], **kw) -> PostgresLedger:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "TRUNCATE ledger.released_batches, ledger.reservations, ledger.availabilities;"
+            " UPDATE ledger.store_quota SET reserved_bytes = 0"
+        )
+    return PostgresLedger(pool, **kw)
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def ledger(
+    request: pytest.FixtureRequest, ledger_pool: AsyncConnectionPool[AsyncConnection]
+) -> MemoryLedger | PostgresLedger:
+    if request.param == "memory":
+        return MemoryLedger()
+    return await empty_ledger(ledger_pool)

@@ -40,8 +40,20 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
         shutil.chown(sock, "nobody")
     port = _free_port()
     subprocess.run(
-        _as_owner([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E",
-                   "UTF8", "--no-sync"]),
+        _as_owner(
+            [
+                str(BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
         check=True,
         capture_output=True,
     )
@@ -49,8 +61,19 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
     if not durable:
         opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     subprocess.run(
-        _as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
-                   "-w", "start"]),
+        _as_owner(
+            [
+                str(BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                str(root / "log"),
+                "-w",
+                "start",
+            ]
+        ),
         check=True,
         capture_output=True,
     )
@@ -78,5 +101,5 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
 def fresh_database(admin_dsn: str, name: str) -> str:
     """Create an empty database and return its DSN."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')  # type: ignore[arg-type]
     return admin_dsn.replace("dbname=postgres", f"dbname={name}")
