@@ -15,14 +15,14 @@ from ledger.api import (
     UntilOutOfBoundsError,
     error_type,
 )
-from ledger.core import DEFAULT_QUOTA_BYTES
+from ledger.core import DEFAULT_QUOTA_BYTES, AvailabilityRow
 from sales.api import AvailabilitySaved, ErrorType
 from sales.errors import ArithmeticRangeError
 from sales.uint import UINT64_MAX, UINT256_MAX
-from tests.ledger.helpers import audit, make_av, new_av, new_id, reserve, snapshot
+from tests.ledger.helpers import Ledger, audit, make_av, new_av, new_id, reserve, snapshot
 
 
-async def row_of(ledger, av_id):
+async def row_of(ledger: Ledger, av_id: str) -> AvailabilityRow:
     return next(r for r in await ledger.availability_rows() if r.id == av_id)
 
 
