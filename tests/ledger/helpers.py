@@ -5,9 +5,11 @@ from typing import Any
 
 from ledger.api import NewAvailability, SavedAvailability
 from ledger.core import AvailabilityRow, ReservationRow
+from ledger.memory import MemoryLedger
+from ledger.postgres import PostgresLedger
 from sales.models import Availability, Reservation
 
-Ledger = Any  # MemoryLedger | PostgresLedger (both expose the audit helpers used here)
+Ledger = MemoryLedger | PostgresLedger  # both expose the audit helpers used here
 
 
 def new_id() -> str:
