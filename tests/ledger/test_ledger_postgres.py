@@ -23,9 +23,9 @@ async def pg(ledger_pool: Pool) -> PostgresLedger:
     return await empty_ledger(ledger_pool)
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:
+async def wait_for(predicate, within: float = 10.0) -> None:
     """Poll with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached before the deadline")
@@ -154,7 +154,7 @@ async def test_res5_concurrent_availabilities_never_exceed_the_quota(ledger_pool
 
 async def hold_lock(pg: PostgresLedger, av_id: str):
     """Open a transaction on a separate connection holding the availability's row lock."""
-    conn = await AsyncConnection.connect(pg.pool.conninfo, autocommit=False)
+    conn = await AsyncConnection.connect(str(pg.pool.conninfo), autocommit=False)
     await conn.execute("SELECT 1 FROM ledger.availabilities WHERE id = %s FOR UPDATE", (av_id,))
     return conn
 
@@ -223,7 +223,7 @@ async def test_killed_connection_rolls_back_and_retry_succeeds(pg: PostgresLedge
 
 
 async def test_q10_notify_is_delivered_only_for_committed_saves(pg: PostgresLedger):
-    listener = await AsyncConnection.connect(pg.pool.conninfo, autocommit=True)
+    listener = await AsyncConnection.connect(str(pg.pool.conninfo), autocommit=True)
     try:
         await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
