@@ -359,9 +359,9 @@ class LedgerMachine(RuleBasedStateMachine):
             ) == (m.tc, m.remaining, m.locked, m.lost, m.gained)
         stored = {r.id: r for r in type(self).run(self.ledger.reservation_rows())}
         assert set(stored) == set(self.res)
-        for res_id, m in self.res.items():
+        for res_id, mr in self.res.items():
             r = stored[res_id]
-            assert (r.size, r.released, r.returned) == (m.size, m.released, m.returned)
+            assert (r.size, r.released, r.returned) == (mr.size, mr.released, mr.returned)
         type(self).run(audit(self.ledger))
 
 
