@@ -1,40 +1,26 @@
-"""Ledger fixtures.
+"""Ledger fixtures on top of tests/conftest.py's PostgreSQL (`postgres_server`, `database_dsn`).
 
-`postgres` / `database_dsn` are a private PostgreSQL and a fresh database per test (temporary,
-until tests/conftest.py provides them). `ledger` is parametrized over PostgresLedger and
-MemoryLedger for the contract tests; the PostgreSQL side shares one migrated database and pool
-for the session and truncates it before each test (a fresh database per test costs seconds).
+`ledger` is parametrized over PostgresLedger and MemoryLedger for the contract tests; the
+PostgreSQL side shares one migrated database and pool for the session and truncates it before
+each test (a fresh database per test costs about a second here).
 """
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from deploy.local.postgres import PostgresInfo, PostgresServer
 from ledger.memory import MemoryLedger
 from ledger.postgres import PostgresLedger
-from tests.ledger.pgserver import fresh_database, postgres_server
-
-_names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    with postgres_server() as dsn:
-        yield dsn
-
-
-@pytest.fixture
-def database_dsn(postgres: str) -> str:
-    return fresh_database(postgres, f"ledger_test_{next(_names)}")
-
-
-@pytest.fixture(scope="session")
-def ledger_dsn(postgres: str) -> str:
-    return fresh_database(postgres, "ledger_contract")
+def ledger_dsn(postgres_server: tuple[PostgresServer, PostgresInfo]) -> str:
+    server, info = postgres_server
+    return server.create_database(info, "ledger_contract")
 
 
 @pytest_asyncio.fixture(scope="session")
