@@ -167,7 +167,10 @@ def _raw_int(value: Any, what: str) -> int:
 
 def log_position(log: Mapping[str, Any]) -> tuple[int, int]:
     """(blockNumber, logIndex) of a raw log, for ordering and cursor checks."""
-    return (_raw_int(log.get("blockNumber"), "blockNumber"), _raw_int(log.get("logIndex"), "logIndex"))
+    return (
+        _raw_int(log.get("blockNumber"), "blockNumber"),
+        _raw_int(log.get("logIndex"), "logIndex"),
+    )
 
 
 def decode_log(log: Mapping[str, Any], *, marketplace: str, block_timestamp: int) -> AnyEvent:
