@@ -9,7 +9,7 @@ from typing import Protocol
 
 from chain.market import Market, MarketError, OnSent
 from chain.onchain import OnChainMarket, RevertError
-from sales.hexbytes import to_bytes
+from sales.hexbytes import to_bytes, to_hex
 from sales.ids import request_abi_tuple
 from sales.models import StorageRequest
 
@@ -60,7 +60,7 @@ class OnChainClient(OnChainMarket):
     ) -> str | None:
         if sent is not None and await self._already_mined(sent):
             return sent
-        data = self._encode("withdrawFunds(bytes32)", [to_bytes(request_id)])
+        data = self._encode("withdrawFunds", [to_bytes(request_id)])
         return await self._transact("withdrawFunds", data, on_sent=on_sent)
 
     async def mark_proof_as_missing(
@@ -86,8 +86,8 @@ class OnChainClient(OnChainMarket):
         return True
 
     async def my_requests(self) -> list[str]:
-        ids = await self._view("myRequests", [])
-        return ["0x" + bytes(i).hex() for i in ids]
+        (ids,) = await self._read("myRequests", [])
+        return [to_hex(i) for i in ids]
 
     async def token_balance(self, address: str | None = None) -> int:
         token = await self.token()

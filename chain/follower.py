@@ -25,7 +25,6 @@ from typing import Any, Protocol, cast
 import psycopg
 from pydantic import BaseModel, ConfigDict
 from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.providers.async_base import AsyncBaseProvider
 
 from chain.events import TOPICS, AnyEvent, LogDecodeError, decode_log, log_position
 
@@ -132,7 +131,7 @@ class RpcLogSource:
 
     def __init__(
         self,
-        w3: "AsyncWeb3[AsyncBaseProvider]",
+        w3: "AsyncWeb3[Any]",
         marketplace: str,
         events: Sequence[str] = SALES_EVENTS,
     ) -> None:

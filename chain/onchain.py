@@ -21,14 +21,20 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, cast
 
+import aiohttp
 from eth_abi.abi import decode, encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3Exception
-from web3.providers.async_base import AsyncBaseProvider
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from chain.errors import CONTEXT, ContractRevertError, contract_error, error_name
 from chain.market import MarketError, OnSent, SlotStateMismatchError
@@ -104,6 +110,17 @@ GAS_FACTORS = {
 """MKT-5: estimate multipliers (numerator, denominator)."""
 
 
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    aiohttp.ClientError,
+    ProviderConnectionError,
+    Web3RPCError,
+)
+"""Failures of the endpoint, not of the call: worth retrying later."""
+SEND_FAILURES: tuple[type[BaseException], ...] = (*TRANSIENT, ValueError)
+
+
 class ChainUnavailableError(ConnectionError):
     """The RPC endpoint failed or timed out: transient, retry later (not a business error)."""
 
@@ -154,7 +171,7 @@ class OnChainMarket:
 
     def __init__(
         self,
-        w3: "AsyncWeb3[AsyncBaseProvider]",
+        w3: "AsyncWeb3[Any]",
         marketplace: str,
         private_key: str,
         *,
@@ -191,13 +208,17 @@ class OnChainMarket:
         return f"{type(self).__name__}(marketplace={self.marketplace}, signer={self.address})"
 
     @property
-    def w3(self) -> "AsyncWeb3[AsyncBaseProvider]":
+    def w3(self) -> "AsyncWeb3[Any]":
         return self._w3
 
     async def start(self) -> MarketplaceConfig:
         """Load the configuration (MKT-8: the node quits if this fails) and the signer's nonce."""
         self._nonces.reset()
         return await self.configuration()
+
+    async def close(self) -> None:
+        """Close the HTTP session of the provider (shared providers: close once)."""
+        await self._w3.provider.disconnect()
 
     # --- configuration and identity ----------------------------------------------------------
 
@@ -213,8 +234,9 @@ class OnChainMarket:
 
     async def token(self) -> str:
         if self._token is None:
-            (self._token,) = await self._view("token", [])
-        return cast(str, self._token)
+            (token,) = await self._view("token", [])
+            self._token = AsyncWeb3.to_checksum_address(token)
+        return self._token
 
     async def current_time(self) -> int:
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
@@ -425,10 +447,10 @@ class OnChainMarket:
                 await self._w3.eth.get_transaction(HexBytes(tx_hash))
             except TransactionNotFound:
                 return False  # never reached the node (or was dropped): send again
-            except (OSError, Web3Exception) as exc:
+            except TRANSIENT as exc:
                 raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
             receipt = await self._wait_receipt(tx_hash)
-        except (OSError, Web3Exception) as exc:
+        except TRANSIENT as exc:
             raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
         return int(receipt["status"]) == 1
 
@@ -487,14 +509,14 @@ class OnChainMarket:
             result = await self._w3.eth.call(tx, "pending" if pending else "latest")
         except ContractLogicError as exc:
             raise RevertError(_revert_data(exc), str(exc)) from exc
-        except (TimeoutError, OSError, Web3Exception) as exc:
+        except TRANSIENT as exc:
             raise ChainUnavailableError(f"eth_call failed: {exc}") from exc
         return bytes(result)
 
     async def _rpc(self, what: str, awaitable: Any) -> Any:
         try:
             return await awaitable
-        except (TimeoutError, OSError, Web3Exception) as exc:
+        except TRANSIENT as exc:
             raise ChainUnavailableError(f"{what}: {exc}") from exc
 
     async def _pending_count(self) -> int:
@@ -524,7 +546,7 @@ class OnChainMarket:
             estimate = await self._w3.eth.estimate_gas(call)
         except ContractLogicError as exc:
             raise contract_error(operation, error_name(_revert_data(exc)) or str(exc)) from exc
-        except (TimeoutError, OSError, Web3Exception) as exc:
+        except TRANSIENT as exc:
             raise ChainUnavailableError(f"estimating {operation}: {exc}") from exc
         numerator, denominator = GAS_FACTORS.get(operation, (1, 1))
         gas = int(estimate) * numerator // denominator
@@ -539,7 +561,7 @@ class OnChainMarket:
                 await on_sent(tx_hash)
             try:
                 await self._w3.eth.send_raw_transaction(signed.raw_transaction)
-            except (TimeoutError, OSError, ValueError, Web3Exception) as exc:
+            except SEND_FAILURES as exc:
                 if "already known" not in str(exc):
                     # refused (nonce, fees) or lost: the nonce manager re-reads the count
                     raise ChainUnavailableError(
@@ -558,7 +580,7 @@ class OnChainMarket:
             )
         except TimeExhausted as exc:
             raise ChainUnavailableError(f"no receipt for {tx_hash} yet: {exc}") from exc
-        except (TimeoutError, OSError, Web3Exception) as exc:
+        except TRANSIENT as exc:
             raise ChainUnavailableError(f"waiting for {tx_hash}: {exc}") from exc
 
     async def _replay_reason(self, call: Any) -> str:
@@ -567,7 +589,7 @@ class OnChainMarket:
             await self._w3.eth.call(call, "latest")
         except ContractLogicError as exc:
             return error_name(_revert_data(exc)) or str(exc)
-        except (OSError, Web3Exception):
+        except TRANSIENT:
             pass
         return "reverted on chain"
 
