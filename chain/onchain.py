@@ -125,6 +125,13 @@ class ChainUnavailableError(ConnectionError):
     """The RPC endpoint failed or timed out: transient, retry later (not a business error)."""
 
 
+class StaleNonceError(ChainUnavailableError):
+    """The node already has a transaction with our nonce (the key was used elsewhere)."""
+
+
+NONCE_ATTEMPTS = 3
+
+
 class RevertError(Exception):
     """A call or gas estimate reverted; ``reason`` is the custom error's name when known."""
 
@@ -553,6 +560,28 @@ class OnChainMarket:
         if self._chain_id is None:
             self._chain_id = int(await self._rpc("chain id", self._w3.eth.chain_id))
         fees = await self._fees()
+        for attempt in range(NONCE_ATTEMPTS):
+            try:
+                tx_hash = await self._sign_and_send(operation, call, gas, fees, on_sent)
+                break
+            except StaleNonceError:
+                # another process used this key: the manager re-reads the count, try again
+                if attempt == NONCE_ATTEMPTS - 1:
+                    raise
+        receipt = await self._wait_receipt(tx_hash)
+        if int(receipt["status"]) != 1:
+            reason = await self._replay_reason(call)
+            raise contract_error(operation, reason)
+        return tx_hash
+
+    async def _sign_and_send(
+        self,
+        operation: str,
+        call: Any,
+        gas: int,
+        fees: dict[str, int],
+        on_sent: OnSent | None,
+    ) -> str:
         async with self._nonces.next_nonce() as nonce:
             tx = {**call, "gas": gas, "nonce": nonce, "chainId": self._chain_id, "type": 2, **fees}
             signed = self.__account.sign_transaction(tx)
@@ -562,15 +591,15 @@ class OnChainMarket:
             try:
                 await self._w3.eth.send_raw_transaction(signed.raw_transaction)
             except SEND_FAILURES as exc:
-                if "already known" not in str(exc):
-                    # refused (nonce, fees) or lost: the nonce manager re-reads the count
-                    raise ChainUnavailableError(
-                        f"{CONTEXT.get(operation, operation)}: sending failed: {exc}"
-                    ) from exc
-        receipt = await self._wait_receipt(tx_hash)
-        if int(receipt["status"]) != 1:
-            reason = await self._replay_reason(call)
-            raise contract_error(operation, reason)
+                text = str(exc).lower()
+                if "already known" in text:
+                    return tx_hash  # the node has exactly this transaction
+                if "nonce too low" in text:
+                    raise StaleNonceError(str(exc)) from exc
+                # refused (fees, funds) or lost: the nonce manager re-reads the count
+                raise ChainUnavailableError(
+                    f"{CONTEXT.get(operation, operation)}: sending failed: {exc}"
+                ) from exc
         return tx_hash
 
     async def _wait_receipt(self, tx_hash: str) -> Any:

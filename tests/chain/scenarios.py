@@ -269,6 +269,8 @@ class ChainWorld:
         markets = [
             OnChainClient(self.w3, contracts.marketplace, key, poll_interval=0.01) for key in keys
         ]
+        self.markets = markets
+        """The concrete adapters: client, three hosts, validator."""
         self.client: MarketClient = markets[0]
         self.hosts: list[MarketClient] = list(markets[1:4])
         self.validator: MarketClient = markets[4]
