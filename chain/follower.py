@@ -67,6 +67,12 @@ class Cursor(BaseModel):
         return (self.block_number, self.log_index)
 
 
+class CursorStorage(Protocol):
+    async def setup(self) -> None: ...
+    async def load(self) -> Cursor | None: ...
+    async def save(self, cursor: Cursor) -> None: ...
+
+
 class CursorStore:
     """The follower's durable position, one row per follower name in ``chain_cursor``."""
 
@@ -169,7 +175,7 @@ class ChainFollower:
     def __init__(
         self,
         source: LogSource,
-        cursor_store: CursorStore,
+        cursor_store: CursorStorage,
         sink: EventSink,
         *,
         start_block: int = 0,
