@@ -142,14 +142,17 @@ class RpcLogSource:
         events: Sequence[str] = SALES_EVENTS,
     ) -> None:
         self._w3 = w3
-        self.address = AsyncWeb3.to_checksum_address(marketplace)
+        self.address: str = AsyncWeb3.to_checksum_address(marketplace)
         self._topics = [TOPICS[name] for name in events]
 
     @classmethod
     def connect(
         cls, rpc_url: str, marketplace: str, events: Sequence[str] = SALES_EVENTS
     ) -> "RpcLogSource":
-        provider = AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": 10})
+        # no retries inside web3: the follower's own backoff handles outages
+        provider = AsyncHTTPProvider(
+            rpc_url, request_kwargs={"timeout": 10}, exception_retry_configuration=None
+        )
         return cls(AsyncWeb3(provider), marketplace, events)
 
     async def head(self) -> int:
@@ -167,6 +170,9 @@ class RpcLogSource:
     async def block_timestamp(self, block_number: int) -> int:
         block = await self._w3.eth.get_block(block_number)
         return int(block["timestamp"])
+
+    async def close(self) -> None:
+        await self._w3.provider.disconnect()
 
 
 class ChainFollower:
@@ -199,6 +205,8 @@ class ChainFollower:
         self.max_backoff = max_backoff
         self.on_progress = on_progress
         self.cursor: Cursor | None = None
+        self.failures = 0
+        """Failed polls so far (RPC, database or sink errors), each followed by a backoff."""
         self.skipped: list[tuple[tuple[int, int], str]] = []
         """(position, reason) of logs skipped as malformed or foreign, for diagnostics."""
 
@@ -212,6 +220,7 @@ class ChainFollower:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.failures += 1
                 backoff = min(self.max_backoff, max(0.1, backoff * 2))
                 log.warning("chain follower: %s; retrying in %.1fs", _describe(exc), backoff)
                 await _sleep_or_stop(backoff, stop)
