@@ -20,6 +20,7 @@ COMPILE_SCRIPT = CHAIN_DIR / "compile.mjs"
 SOLC_VERSION = "0.8.28"
 EVM_VERSION = "paris"
 OPTIMIZER_RUNS = 1000
+OUTPUT_SELECTION = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]
 
 DEPLOYABLE = {
     "Marketplace": "contracts/Marketplace.sol",
@@ -46,7 +47,7 @@ def standard_json_input(contracts_dir: Path = CONTRACTS_DIR) -> dict[str, Any]:
         "settings": {
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+            "outputSelection": {"*": {"*": OUTPUT_SELECTION}},
         },
     }
 
@@ -96,7 +97,9 @@ def render(artifact: dict[str, Any]) -> str:
     return json.dumps(artifact, sort_keys=True, indent=2) + "\n"
 
 
-def write_artifacts(out_dir: Path = ARTIFACTS_DIR, contracts_dir: Path = CONTRACTS_DIR) -> list[Path]:
+def write_artifacts(
+    out_dir: Path = ARTIFACTS_DIR, contracts_dir: Path = CONTRACTS_DIR
+) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, artifact in compile_contracts(contracts_dir).items():
