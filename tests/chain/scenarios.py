@@ -10,25 +10,19 @@ database). They use the session fixtures of tests/conftest.py (`anvil`, `databas
 those exist and otherwise start private ones on loopback.
 """
 
-import json
-import os
 import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import psycopg
 import pytest
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from chain.client import MarketClient, OnChainClient
+from chain.config import MarketplaceConfig as DeployConfig
+from chain.deploy import deploy_marketplace
 from chain.errors import ContractRevertError
 from chain.events import SIGNATURES, AnyEvent, decode_log
 from chain.fake import MOCK_CONFIG, FakeChain
@@ -77,66 +71,11 @@ class Node:
     accounts: list[NodeAccount]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
-def chain_node(request: pytest.FixtureRequest) -> Iterator[Node]:
-    """The session's anvil: tests/conftest.py's `anvil` if present, else a private one."""
-    try:
-        shared = request.getfixturevalue("anvil")
-    except pytest.FixtureLookupError:
-        shared = None
-    if shared is not None:
-        yield Node(
-            rpc_url=shared.rpc_url,
-            accounts=[NodeAccount(a.address, a.private_key) for a in shared.accounts],
-        )
-        return
-    workdir = Path(tempfile.mkdtemp(prefix="market-anvil-"))
-    port = _free_port()
-    config_out = workdir / "anvil.json"
-    proc = subprocess.Popen(
-        [
-            *(str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"),
-            *("--accounts", "12", "--config-out", str(config_out)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(lambda: Web3(Web3.HTTPProvider(url)).eth.chain_id > 0, 30, "anvil")
-        _wait(lambda: config_out.exists() and config_out.stat().st_size > 0, 10, "anvil config")
-        info = json.loads(config_out.read_text())
-        accounts = [
-            NodeAccount(Web3.to_checksum_address(a), k)
-            for a, k in zip(info["available_accounts"], info["private_keys"], strict=True)
-        ]
-        yield Node(rpc_url=url, accounts=accounts)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+def chain_node(anvil: Any) -> Node:
+    """The session's shared anvil (tests/conftest.py), with its funded dev accounts."""
+    accounts = [NodeAccount(a.address, a.private_key) for a in anvil.accounts]
+    return Node(rpc_url=anvil.rpc_url, accounts=accounts)
 
 
 @dataclass(frozen=True)
@@ -148,9 +87,6 @@ class Contracts:
 
 def deploy(node: Node, config: MarketplaceConfig = MOCK_CONFIG) -> Contracts:
     """A fresh development marketplace (chain/deploy.py) with accounts 1.. funded."""
-    from chain.config import MarketplaceConfig as DeployConfig
-    from chain.deploy import deploy_marketplace
-
     deployed = deploy_marketplace(
         node.rpc_url,
         node.accounts[0].private_key,
@@ -161,59 +97,34 @@ def deploy(node: Node, config: MarketplaceConfig = MOCK_CONFIG) -> Contracts:
     return Contracts(deployed.marketplace, deployed.token, deployed.block_number)
 
 
-class _Postgres:
-    """A throwaway PostgreSQL (fallback until tests/conftest.py provides `database_dsn`)."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="market-pg-"))
-        os.chmod(self.root, 0o777)
-        self.port = _free_port()
-        bin_dir = Path(shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl").resolve()
-        self.bin = bin_dir.parent
-        self.data = self.root / "data"
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-            "-c fsync=off -c synchronous_commit=off"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l",
-                  str(self.root / "log"), "start")  # fmt: skip
-
-    def _run(self, tool: str, *args: str) -> None:
-        command = [str(self.bin / tool), *args]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "nobody", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, cwd=self.root)
-
-    def dsn(self, db: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
-
-    def create(self) -> str:
-        name = "t_" + secrets.token_hex(6)
-        with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.dsn(name)
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def _private_postgres() -> Iterator[_Postgres]:
-    server = _Postgres()
-    yield server
-    server.stop()
+_DEPLOYED: dict[str, Contracts] = {}
 
 
 @pytest.fixture
-def cursor_dsn(request: pytest.FixtureRequest) -> str:
-    """A fresh empty database: tests/conftest.py's `database_dsn` if present, else private."""
+def fresh_chain(chain_node: Node) -> Iterator[Contracts]:
+    """One marketplace per session, untouched at the start of every test.
+
+    State is snapshot before the test and reverted after it. Every block is one second after the
+    previous (anvil_setBlockTimestampInterval) so wall-clock time never leaks into expiry and
+    period arithmetic. The deployment is redone if another suite rewound the shared chain.
+    """
+    w3 = Web3(Web3.HTTPProvider(chain_node.rpc_url))
+    contracts = _DEPLOYED.get(chain_node.rpc_url)
+    if contracts is None or not w3.eth.get_code(Web3.to_checksum_address(contracts.marketplace)):
+        contracts = _DEPLOYED[chain_node.rpc_url] = deploy(chain_node)
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
     try:
-        return str(request.getfixturevalue("database_dsn"))
-    except pytest.FixtureLookupError:
-        server: _Postgres = request.getfixturevalue("_private_postgres")
-        return server.create()
+        yield contracts
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        w3.provider.make_request("anvil_removeBlockTimestampInterval", [])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cursor_dsn(database_dsn: str) -> str:
+    """A fresh empty database (tests/conftest.py)."""
+    return database_dsn
 
 
 # --- worlds ------------------------------------------------------------------------------------
@@ -294,28 +205,6 @@ class ChainWorld:
                 decode_log(log, marketplace=self.contracts.marketplace, block_timestamp=stamp)
             )
         return result
-
-
-@pytest.fixture(scope="session")
-def chain_contracts(chain_node: Node) -> Contracts:
-    """One deployment per session; `fresh_chain` rewinds to it before every test."""
-    w3 = Web3(Web3.HTTPProvider(chain_node.rpc_url))
-    w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
-    return deploy(chain_node)
-
-
-@pytest.fixture
-def fresh_chain(chain_node: Node, chain_contracts: Contracts) -> Iterator[Contracts]:
-    """The session's deployment, untouched: state is snapshot here and reverted afterwards.
-
-    Every block is one second after the previous (anvil_setBlockTimestampInterval), so wall-clock
-    time never leaks into expiry and period arithmetic.
-    """
-    w3 = Web3(Web3.HTTPProvider(chain_node.rpc_url))
-    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    w3.provider.make_request("anvil_setBlockTimestampInterval", [1])  # type: ignore[arg-type]
-    yield chain_contracts
-    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from chain.follower import SALES_EVENTS, ChainFollower, Cursor, CursorStore, Rpc
 from tests.chain.scenarios import (
     PROOF,
     ChainWorld,
-    _private_postgres,  # noqa: F401  (fixture)
-    chain_contracts,  # noqa: F401  (fixture)
     chain_node,  # noqa: F401  (fixture)
     chain_world,  # noqa: F401  (fixture)
     cursor_dsn,  # noqa: F401  (fixture)

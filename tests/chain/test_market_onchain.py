@@ -24,8 +24,6 @@ from sales.models import SlotState
 from tests.chain.scenarios import (
     PROOF,
     ChainWorld,
-    _private_postgres,  # noqa: F401  (fixture)
-    chain_contracts,  # noqa: F401  (fixture)
     chain_node,  # noqa: F401  (fixture)
     chain_world,  # noqa: F401  (fixture)
     fresh_chain,  # noqa: F401  (fixture)

@@ -12,8 +12,6 @@ from tests.chain.scenarios import (
     ChainWorld,
     FakeWorld,
     World,
-    _private_postgres,  # noqa: F401  (fixture)
-    chain_contracts,  # noqa: F401  (fixture)
     chain_node,  # noqa: F401  (fixture)
     chain_world,  # noqa: F401  (fixture)
     fresh_chain,  # noqa: F401  (fixture)
