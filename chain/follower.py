@@ -210,6 +210,30 @@ class ChainFollower:
         self.skipped: list[tuple[tuple[int, int], str]] = []
         """(position, reason) of logs skipped as malformed or foreign, for diagnostics."""
 
+    @classmethod
+    def connect(
+        cls,
+        rpc_url: str,
+        marketplace: str,
+        dsn: str,
+        sink: EventSink,
+        *,
+        name: str | None = None,
+        events: Sequence[str] = SALES_EVENTS,
+        **options: Any,
+    ) -> "ChainFollower":
+        """The production wiring: JSON-RPC logs, a PostgreSQL cursor named after the contract."""
+        source = RpcLogSource.connect(rpc_url, marketplace, events)
+        store = CursorStore(dsn, name or f"marketplace:{source.address.lower()}")
+        return cls(source, store, sink, **options)
+
+    async def close(self) -> None:
+        """Release the RPC session and the database connection (after `run` has returned)."""
+        for resource in (self.source, self.cursor_store):
+            closer = getattr(resource, "close", None)
+            if closer is not None:
+                await closer()
+
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Follow the chain until ``stop`` is set or the task is cancelled."""
         backoff = 0.0

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from chain.events import AnyEvent
-from chain.follower import SALES_EVENTS, ChainFollower, Cursor, CursorStore, RpcLogSource
+from chain.follower import SALES_EVENTS, ChainFollower, Cursor, CursorStore
 from tests.chain.scenarios import (
     PROOF,
     ChainWorld,
@@ -71,14 +71,17 @@ class Recorder:
             await asyncio.sleep(0.05)  # still inside the sink when the follower is killed
 
 
-def follower(world: ChainWorld, dsn: str, sink: Any, url: str | None = None, **kw: Any) -> Any:
-    source = RpcLogSource.connect(url or world.node.rpc_url, world.contracts.marketplace)
+def follower(
+    world: ChainWorld, dsn: str, sink: Any, url: str | None = None, **kw: Any
+) -> ChainFollower:
     options: dict[str, Any] = {"batch_blocks": 4, "poll_interval": 0.02, "max_backoff": 0.3}
     options.update(kw)
-    return ChainFollower(
-        source,
-        CursorStore(dsn, name="test"),
+    return ChainFollower.connect(
+        url or world.node.rpc_url,
+        world.contracts.marketplace,
+        dsn,
         sink,
+        name="test",
         start_block=world.contracts.block_number,
         **options,
     )
@@ -88,8 +91,7 @@ async def stop(task: "asyncio.Task[None]", f: ChainFollower) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await f.source.close()  # type: ignore[attr-defined]
-    await f.cursor_store.close()  # type: ignore[attr-defined]
+    await f.close()
 
 
 def keys(events: list[AnyEvent]) -> list[str]:
@@ -115,8 +117,11 @@ async def test_follower_delivers_confirmed_events_in_order_and_persists_its_curs
     assert await CursorStore(cursor_dsn, "test").load() == Cursor(block_number=head + 1)
     # a second follower (a restart) finds nothing new
     again = Recorder()
-    assert await follower(world, cursor_dsn, again).poll_once()
+    restarted = follower(world, cursor_dsn, again)
+    assert await restarted.poll_once()
     assert again.events == []
+    await restarted.close()
+    await f.close()
     # confirmation depth: the newest events wait for 3 confirmations
     await traffic(world, 1)
     deep = Recorder()
@@ -131,6 +136,7 @@ async def test_follower_delivers_confirmed_events_in_order_and_persists_its_curs
     while not await f3.poll_once():
         pass
     assert deep.events == fresh
+    await f3.close()
 
 
 async def test_killed_and_restarted_follower_delivers_every_event_exactly_once(

@@ -1,5 +1,6 @@
 """The log decoder against crafted logs (MKT-11): good logs decode, bad ones say why."""
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -228,3 +229,33 @@ async def test_follower_skips_bad_logs_and_delivers_the_rest(
     assert len(follower.skipped) >= len(bad)
     assert "skipping log" in caplog.text and "another contract" in caplog.text
     assert follower.cursor == Cursor(block_number=6)
+
+
+async def test_a_failing_sink_is_retried_and_nothing_is_skipped() -> None:
+    """The cursor only moves past an event once the sink has taken it."""
+    logs = [
+        rpc_log("SlotFilled", [REQUEST_ID], encode(["uint64"], [i]), block=1 + i, index=0)
+        for i in range(4)
+    ]
+    taken: list[int] = []
+    attempts = 0
+    done = asyncio.Event()
+
+    async def flaky(event: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts in (2, 3):  # the second event fails twice before it is taken
+            raise RuntimeError("workflow service unavailable")
+        taken.append(event.slot_index)
+        if len(taken) == 4:
+            done.set()
+
+    cursor = MemoryCursor()
+    follower = ChainFollower(
+        CraftedSource(logs, head=6), cursor, flaky, poll_interval=0.01, max_backoff=0.05
+    )
+    task = asyncio.create_task(follower.run(done))
+    await asyncio.wait_for(task, timeout=10)
+    assert taken == [0, 1, 2, 3]
+    assert follower.failures == 2
+    assert cursor.saved == Cursor(block_number=7)
