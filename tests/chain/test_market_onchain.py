@@ -259,6 +259,9 @@ async def test_validator_marks_a_missed_proof(chain_world: ChainWorld) -> None: 
     expected = ((latest["number"] + 1) % 256 + p * config.proofs.downtime_product % 256
                 + to_bytes(sid)[-1]) % 256  # fmt: skip
     assert pointer == expected  # the pending block's pointer
+    # challenge = keccak256(blockhash(pending - 1 - pointer)) (MARKETPLACE_ABI.md §2)
+    source = await world.w3.eth.get_block(int(latest["number"]) - pointer)
+    assert await host.get_challenge(sid) == "0x" + keccak(bytes(source["hash"])).hex()
     assert await host.is_proof_required(sid) == (pointer >= downtime)
     assert await host.will_proof_be_required(sid) == (pointer < downtime)
     assert not await validator.can_mark_proof_as_missing(sid, p)  # period not ended
@@ -316,7 +319,9 @@ async def test_free_slot_on_a_free_slot_is_a_state_mismatch(chain_world: ChainWo
 async def test_current_time_is_the_latest_block_time(chain_world: ChainWorld) -> None:  # noqa: F811
     await chain_world.advance(1234)
     latest = await chain_world.w3.eth.get_block("latest")
-    assert await chain_world.markets[1].current_time() == latest["timestamp"]
+    market = chain_world.markets[1]
+    assert await market.current_time() == latest["timestamp"]
+    assert await market.get_signer() == chain_world.node.accounts[2].address
 
 
 async def test_dead_endpoint_is_unavailable_not_unknown() -> None:
