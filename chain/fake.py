@@ -34,6 +34,7 @@ from chain.events import (
     StorageRequested,
 )
 from chain.market import MarketError, OnSent
+from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes, to_hex
 from sales.ids import slot_id as make_slot_id
 from sales.models import (
@@ -123,8 +124,11 @@ class FakeChain:
         *,
         now: int = 1_700_000_000,
         block_number: int = 300,
+        dispersal: DispersalWindow | None = None,
     ) -> None:
         self.config = config
+        self.dispersal = dispersal or DispersalWindow()
+        """The development contract's reservation window (ARCHITECTURE §5); off by default."""
         self.now = now
         self.block_number = block_number
         self.state = _State()
@@ -372,7 +376,16 @@ class FakeChain:
             self.slot_state(sid) in (SlotState.Free, SlotState.Repair)
             and len(members) < self.config.reservations.max_reservations
             and _key(sender) not in members
+            and self._dispersal_eligible(request_id, sid, sender)
         )
+
+    def _dispersal_eligible(self, request_id: str, slot_id: str, sender: str) -> bool:
+        if not self.dispersal.enabled:
+            return True
+        ctx = self.state.requests.get(request_id)
+        expiry = 0 if ctx is None else ctx.request.expiry
+        start = self.state.freed_at.get(slot_id) or (0 if ctx is None else ctx.expires_at - expiry)
+        return is_eligible(self.dispersal, slot_id, sender, start, expiry, self.now)
 
     def reserve_slot(self, sender: str, request_id: str, slot_index: int) -> None:
         if not self.can_reserve_slot(sender, request_id, slot_index):

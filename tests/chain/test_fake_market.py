@@ -7,6 +7,7 @@ from eth_account import Account
 from chain.events import AnyEvent
 from chain.fake import MOCK_CONFIG, FakeChain, FakeMarket
 from chain.market import MarketError, ProofInvalidError
+from sales.dispersal import DispersalWindow, is_eligible
 from sales.ids import slot_id
 from sales.models import Groth16Proof, SlotState
 from tests.chain.scenarios import PROOF, make_request
@@ -135,3 +136,30 @@ async def test_a_sent_hash_that_was_mined_is_not_sent_again() -> None:
     assert tx is not None
     assert await client.request_storage(request, sent=tx) == tx
     assert client.sent == [tx] and chain.mined == [tx]
+
+
+async def test_dispersal_window_opens_with_time_and_restarts_when_a_slot_is_freed() -> None:
+    """ARCHITECTURE §5, as the development contract enforces it when the window is on."""
+    window = DispersalWindow(initial_bits=0, window_percent=50)
+    chain = FakeChain(MOCK_CONFIG, dispersal=window)
+    client, host, other = (chain.market(Account.create().address) for _ in range(3))
+    for market in (client, host, other):
+        chain.mint(market.address, MINT)
+    request = make_request(client.address, slots=2, max_slot_loss=1, expiry=1000)
+    await client.request_storage(request)
+    sid = slot_id(request.id, 0)
+    start = chain.now
+    # nobody is at XOR distance 0: the slot is closed to this host at first
+    assert not await host.can_reserve_slot(request.id, 0)
+    for elapsed in (0, 125, 250, 499, 500):  # the window is 50 % of the 1000 s expiry
+        chain.set_time(start + elapsed)
+        expected = is_eligible(window, sid, host.address, start, request.expiry, chain.now)
+        assert await host.can_reserve_slot(request.id, 0) == expected
+    assert await host.can_reserve_slot(request.id, 0)  # everyone after the whole window
+    await host.reserve_slot(request.id, 0)
+    await host.fill_slot(request.id, 0, PROOF, request.ask.collateral_per_slot)
+    chain.advance(MOCK_CONFIG.proofs.period)
+    await host.free_slot(sid)  # forcibly freed: this slot's window starts again from now
+    assert await other.slot_state(sid) == SlotState.Repair
+    assert not await other.can_reserve_slot(request.id, 0)
+    assert await other.can_reserve_slot(request.id, 1)  # the untouched slot stays open
