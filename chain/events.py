@@ -15,6 +15,7 @@ from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 from pydantic import Field, TypeAdapter, ValidationError
 
+from sales.api import ChainEvent
 from sales.hexbytes import Bytes32, to_hex
 from sales.models import Frozen, StorageAsk
 from sales.uint import Timestamp, Uint64
@@ -232,3 +233,11 @@ def decode_log(log: Mapping[str, Any], *, marketplace: str, block_timestamp: int
         return RequestCancelled(**base, request_id=request_id)
     except ValidationError as exc:
         raise LogDecodeError(f"{name} has out-of-range fields: {exc.errors()[0]['msg']}") from exc
+
+
+def to_chain_event(event: AnyEvent) -> ChainEvent | None:
+    """The workflow-signal payload of an event (sales.api.ChainEvent); None for ProofSubmitted."""
+    if isinstance(event, ProofSubmitted):
+        return None
+    slot_index = getattr(event, "slot_index", None)
+    return ChainEvent(key=event.key, request_id=event.request_id, slot_index=slot_index)

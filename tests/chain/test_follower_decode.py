@@ -9,7 +9,14 @@ import pytest
 from eth_abi.abi import encode
 from hexbytes import HexBytes
 
-from chain.events import TOPICS, LogDecodeError, SlotFilled, StorageRequested, decode_log
+from chain.events import (
+    TOPICS,
+    LogDecodeError,
+    SlotFilled,
+    StorageRequested,
+    decode_log,
+    to_chain_event,
+)
 from chain.follower import ChainFollower, Cursor
 from sales.hexbytes import to_hex
 from sales.models import StorageAsk
@@ -259,3 +266,13 @@ async def test_a_failing_sink_is_retried_and_nothing_is_skipped() -> None:
     assert taken == [0, 1, 2, 3]
     assert follower.failures == 2
     assert cursor.saved == Cursor(block_number=7)
+
+
+def test_events_become_signal_payloads_with_their_dedupe_key() -> None:
+    filled = decode(rpc_log("SlotFilled", [REQUEST_ID], encode(["uint64"], [3]), index=4))
+    signal = to_chain_event(filled)
+    assert signal is not None
+    assert (signal.key, signal.request_id, signal.slot_index) == (f"{TX}:4", REQUEST_ID, 3)
+    failed = to_chain_event(decode(rpc_log("RequestFailed", [REQUEST_ID], b"")))
+    assert failed is not None and failed.slot_index is None
+    assert to_chain_event(decode(rpc_log("ProofSubmitted", [], b"\x01" * 32))) is None
