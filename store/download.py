@@ -1,0 +1,282 @@
+"""onStore's data path: stream a slot from a Codex-compatible REST source into the block store.
+
+Batches of `batch_size` bytes are the unit of progress. For each batch, in this order:
+write it, release its bytes from the reservation (RES-19, ST-DL-2) under the batch's sequence
+number, record local progress, heartbeat. A crash between any two steps is safe: a retry resumes
+at the recorded progress (HTTP Range) and re-releases at most the last batch under the same
+sequence number, which the releaser counts once. Batch k always covers the same bytes
+[k*B, min((k+1)*B, slot_size)), so its size is the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from proofs import commitment
+from store.blockstore import BlockStore, SlotMeta
+from store.cid import cid_text
+from store.errors import (
+    ContentMismatchError,
+    ManifestMismatchError,
+    SourceError,
+    SourceUnavailableError,
+    UnverifiableContentError,
+)
+from store.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+
+class ByteReleaser(Protocol):
+    """Releases downloaded bytes from a reservation; the same batch_seq twice counts once."""
+
+    async def release(self, reservation_id: str, batch_seq: int, nbytes: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    offset: int  # bytes of the slot written and released
+    batch_seq: int  # sequence number of the next batch
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    """What onStore needs from the storage request and the sale."""
+
+    slot_key: str
+    reservation_id: str
+    cid: bytes | str
+    merkle_root: bytes
+    slots: int
+    slot_size: int
+    slot_index: int
+    expiry: int
+    is_repairing: bool = False
+
+
+@dataclass(frozen=True)
+class StoredSlot:
+    slot_key: str
+    slot_size: int
+    batches: int
+    resumed_from: int
+    verified: bool
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    base_url: str
+    batch_size: int = 1 << 20
+    max_attempts: int = 5
+    backoff_initial: float = 0.2
+    backoff_max: float = 5.0
+    read_chunk: int = 256 * 1024
+    verify: bool = True  # False only for benchmarks of the raw data path
+    timeout: float = 60.0
+
+
+class _Retry(Exception):
+    """A transient failure: back off and try again from the recorded progress."""
+
+
+class SlotDownloader:
+    def __init__(
+        self,
+        store: BlockStore,
+        releaser: ByteReleaser,
+        config: DownloadConfig,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if config.batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        self.store = store
+        self.releaser = releaser
+        self.config = config
+        self._session = session
+
+    def _api(self, cid: str, what: str) -> str:
+        return f"{self.config.base_url.rstrip('/')}/api/codex/v1/data/{cid}/network/{what}"
+
+    async def store_slot(
+        self,
+        req: SlotRequest,
+        heartbeat: Callable[[DownloadProgress], None] = lambda _p: None,
+    ) -> StoredSlot:
+        """Download, release, verify; idempotent (a completed slot returns at once)."""
+        cid = cid_text(req.cid)
+        if req.is_repairing:
+            log.info("storing slot %s for a repair (same download)", req.slot_key)
+        session = self._session or aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=self.config.timeout)
+        )
+        try:
+            manifest = await self._manifest(session, cid)
+            slot_roots = self._check_manifest(manifest, req)
+            meta = self.store.allocate(
+                SlotMeta(
+                    slot_key=req.slot_key,
+                    cid=cid,
+                    slot_index=req.slot_index,
+                    slot_size=req.slot_size,
+                    merkle_root="0x" + req.merkle_root.hex(),
+                    slot_roots=None if slot_roots is None else [str(r) for r in slot_roots],
+                    batch_size=self.config.batch_size,
+                    expiry=req.expiry,
+                    is_repairing=req.is_repairing,
+                )
+            )
+            batches = -(-req.slot_size // meta.batch_size)
+            if meta.complete:
+                return StoredSlot(req.slot_key, req.slot_size, batches, req.slot_size, True)
+            resumed_from = self.store.progress(req.slot_key)
+            await self._download(session, manifest, req, meta.batch_size, heartbeat)
+        finally:
+            if self._session is None:
+                await session.close()
+        if slot_roots is not None:
+            await self._verify(req, slot_roots)
+        self.store.sync(req.slot_key)
+        self.store.save_meta(meta.model_copy(update={"complete": True}))
+        verified = slot_roots is not None
+        return StoredSlot(req.slot_key, req.slot_size, batches, resumed_from, verified)
+
+    # -- source ---------------------------------------------------------------------------------
+
+    async def _backoff(self, attempt: int, why: str) -> None:
+        if attempt >= self.config.max_attempts:
+            raise SourceUnavailableError(
+                f"data source {self.config.base_url} failing after {attempt} attempts: {why}"
+            )
+        delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (attempt - 1))
+        log.warning("data source failing (%s); retry %d in %.2fs", why, attempt, delay)
+        await asyncio.sleep(delay)
+
+    async def _manifest(self, session: aiohttp.ClientSession, cid: str) -> Manifest:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with session.get(self._api(cid, "manifest")) as resp:
+                    if resp.status >= 500 or resp.status in (404, 429):
+                        raise _Retry(f"manifest HTTP {resp.status}")
+                    if resp.status != 200:
+                        raise SourceError(f"manifest HTTP {resp.status}: {await resp.text()}")
+                    return Manifest.model_validate(await resp.json())
+            except (_Retry, aiohttp.ClientError, TimeoutError) as e:
+                await self._backoff(attempt, str(e) or type(e).__name__)
+
+    def _check_manifest(self, manifest: Manifest, req: SlotRequest) -> list[int] | None:
+        if manifest.slots != req.slots or manifest.slot_size != req.slot_size:
+            raise ManifestMismatchError(
+                f"source has {manifest.slots} slots of {manifest.slot_size} bytes, request says "
+                f"{req.slots} of {req.slot_size}"
+            )
+        if not 0 <= req.slot_index < req.slots:
+            raise ManifestMismatchError(f"slot index {req.slot_index} outside 0..{req.slots - 1}")
+        if not self.config.verify:
+            return None
+        slot_roots = manifest.slot_root_ints()
+        if slot_roots is None or manifest.dataset_root is None:
+            raise UnverifiableContentError(
+                f"source has no commitment for {manifest.cid} (too large for the dev commitment?)"
+            )
+        expected = int.from_bytes(req.merkle_root, "little")
+        if commitment.dataset_root(slot_roots) != expected:
+            raise ManifestMismatchError("the source's slot roots do not hash to the request's root")
+        return slot_roots
+
+    # -- data -----------------------------------------------------------------------------------
+
+    async def _download(
+        self,
+        session: aiohttp.ClientSession,
+        manifest: Manifest,
+        req: SlotRequest,
+        batch_size: int,
+        heartbeat: Callable[[DownloadProgress], None],
+    ) -> None:
+        slot_start = req.slot_index * req.slot_size
+        # bytes of this slot that exist in the source; the rest is zero padding
+        available = max(0, min(req.slot_size, manifest.dataset_size - slot_start))
+        failures = 0
+        while (offset := self.store.progress(req.slot_key)) < req.slot_size:
+            if offset >= available:
+                await self._commit_batch(req, offset, b"", batch_size, heartbeat)
+                continue
+            try:
+                await self._stream_from(
+                    session, manifest.cid, req, offset, available, batch_size, heartbeat
+                )
+                failures = 0
+            except (_Retry, aiohttp.ClientError, TimeoutError, ConnectionError) as e:
+                made_progress = self.store.progress(req.slot_key) > offset
+                failures = 1 if made_progress else failures + 1
+                await self._backoff(failures, str(e) or type(e).__name__)
+
+    async def _stream_from(
+        self,
+        session: aiohttp.ClientSession,
+        cid: str,
+        req: SlotRequest,
+        offset: int,
+        available: int,
+        batch_size: int,
+        heartbeat: Callable[[DownloadProgress], None],
+    ) -> None:
+        first = req.slot_index * req.slot_size + offset
+        last = req.slot_index * req.slot_size + available - 1
+        headers = {"Range": f"bytes={first}-{last}"}
+        async with session.get(self._api(cid, "stream"), headers=headers) as resp:
+            if resp.status >= 500 or resp.status == 429:
+                raise _Retry(f"stream HTTP {resp.status}")
+            if resp.status != 206:
+                raise SourceError(f"stream HTTP {resp.status} to a Range request (need 206)")
+            buf = bytearray()
+            batch_end = min((offset // batch_size + 1) * batch_size, available)
+            async for chunk in resp.content.iter_chunked(self.config.read_chunk):
+                buf += chunk
+                while buf and offset + len(buf) >= batch_end:
+                    take = batch_end - offset
+                    await self._commit_batch(req, offset, bytes(buf[:take]), batch_size, heartbeat)
+                    del buf[:take]
+                    offset += take
+                    if offset >= available:
+                        break
+                    batch_end = min(offset + batch_size, available)
+            if offset < available:
+                raise _Retry(f"stream ended early at slot offset {offset + len(buf)}")
+
+    async def _commit_batch(
+        self,
+        req: SlotRequest,
+        offset: int,
+        data: bytes,
+        batch_size: int,
+        heartbeat: Callable[[DownloadProgress], None],
+    ) -> None:
+        """Write (data, zero-padded to the batch end), release, record, heartbeat."""
+        seq, rest = divmod(offset, batch_size)
+        if rest:
+            raise AssertionError("batches always start at a batch boundary")
+        end = min((seq + 1) * batch_size, req.slot_size)
+        padded = data.ljust(end - offset, b"\0")
+        await asyncio.to_thread(self.store.write_at, req.slot_key, offset, padded)
+        await self.releaser.release(req.reservation_id, seq, len(padded))
+        self.store.set_progress(req.slot_key, end)
+        heartbeat(DownloadProgress(offset=end, batch_seq=seq + 1))
+
+    async def _verify(self, req: SlotRequest, slot_roots: list[int]) -> None:
+        data = await asyncio.to_thread(self.store.read_slot, req.slot_key)
+        root = int.from_bytes(req.merkle_root, "little")
+        try:
+            await asyncio.to_thread(commitment.check_slot, data, req.slot_index, slot_roots, root)
+        except commitment.CommitmentError as e:
+            # start over on a retry: the bytes on disk are not the committed ones
+            self.store.set_progress(req.slot_key, 0)
+            raise ContentMismatchError(f"slot {req.slot_key}: {e}") from e
