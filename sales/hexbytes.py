@@ -6,7 +6,7 @@ readable in the Web UI, where raw bytes are neither.
 
 from typing import Annotated
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 

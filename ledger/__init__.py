@@ -1,0 +1,1 @@
+"""The reservations ledger: availabilities, reservations, bytes and collateral in PostgreSQL."""
