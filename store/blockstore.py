@@ -135,6 +135,16 @@ class BlockStore:
             self.save_meta(meta)
         return meta
 
+    def set_expiry_by_cid(self, cid: str, expiry: int) -> int:
+        """onExpiryUpdate(cid, expiry) on every slot of the dataset; returns how many."""
+        count = 0
+        for meta_path in sorted(self.root.glob("*/meta.json")):
+            meta = SlotMeta.model_validate_json(meta_path.read_text())
+            if meta.cid == cid:
+                self.set_expiry(meta.slot_key, expiry)
+                count += 1
+        return count
+
     def clear(self, key: str) -> bool:
         """Remove the slot's data; False if there was nothing (idempotent)."""
         slot_dir = self._dir(key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,6 +92,7 @@ class SlotDownloader:
         releaser: ByteReleaser,
         config: DownloadConfig,
         session: aiohttp.ClientSession | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if config.batch_size <= 0:
             raise ValueError("batch_size must be positive")
@@ -99,6 +100,7 @@ class SlotDownloader:
         self.releaser = releaser
         self.config = config
         self._session = session
+        self._sleep = sleep
 
     def _api(self, cid: str, what: str) -> str:
         return f"{self.config.base_url.rstrip('/')}/api/codex/v1/data/{cid}/network/{what}"
@@ -155,7 +157,7 @@ class SlotDownloader:
             )
         delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (attempt - 1))
         log.warning("data source failing (%s); retry %d in %.2fs", why, attempt, delay)
-        await asyncio.sleep(delay)
+        await self._sleep(delay)
 
     async def _manifest(self, session: aiohttp.ClientSession, cid: str) -> Manifest:
         attempt = 0
