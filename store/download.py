@@ -239,20 +239,24 @@ class SlotDownloader:
                 raise _Retry(f"stream HTTP {resp.status}")
             if resp.status != 206:
                 raise SourceError(f"stream HTTP {resp.status} to a Range request (need 206)")
-            buf = bytearray()
+            pending: list[bytes | memoryview] = []  # chunks of the current batch, not copied
+            pending_len = 0
             batch_end = min((offset // batch_size + 1) * batch_size, available)
             async for chunk in resp.content.iter_chunked(self.config.read_chunk):
-                buf += chunk
-                while buf and offset + len(buf) >= batch_end:
-                    take = batch_end - offset
-                    await self._commit_batch(req, offset, bytes(buf[:take]), batch_size, heartbeat)
-                    del buf[:take]
-                    offset += take
-                    if offset >= available:
-                        break
-                    batch_end = min(offset + batch_size, available)
+                view = memoryview(chunk)
+                while view and offset < available:
+                    room = batch_end - offset - pending_len
+                    pending.append(view[:room])
+                    pending_len += min(room, len(view))
+                    view = view[room:]
+                    if offset + pending_len == batch_end:
+                        data = b"".join(pending)
+                        pending, pending_len = [], 0
+                        await self._commit_batch(req, offset, data, batch_size, heartbeat)
+                        offset = batch_end
+                        batch_end = min(offset + batch_size, available)
             if offset < available:
-                raise _Retry(f"stream ended early at slot offset {offset + len(buf)}")
+                raise _Retry(f"stream ended early at slot offset {offset + pending_len}")
 
     async def _commit_batch(
         self,
