@@ -7,6 +7,8 @@ Business errors are non-retryable ApplicationErrors typed with sales.api.ErrorTy
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -43,6 +45,9 @@ def _heartbeat(progress: DownloadProgress) -> None:
 class StoreActivities:
     def __init__(self, store: BlockStore, releaser: ByteReleaser, config: DownloadConfig) -> None:
         self.store, self.releaser, self.config = store, releaser, config
+        # at-least-once delivery can run two attempts of one onStore at once in this worker:
+        # the second waits and then finds the slot complete
+        self._slot_locks: dict[str, asyncio.Lock] = {}
 
     @activity.defn(name=Activity.STORE_ON_STORE)
     async def on_store(self, inp: OnStoreInput) -> OnStoreResult:
@@ -70,10 +75,11 @@ class StoreActivities:
             expiry=inp.expiry,
             is_repairing=inp.is_repairing,
         )
+        lock = self._slot_locks.setdefault(key, asyncio.Lock())
         try:
-            stored = await SlotDownloader(self.store, self.releaser, self.config).store_slot(
-                req, heartbeat=_heartbeat
-            )
+            async with lock:
+                downloader = SlotDownloader(self.store, self.releaser, self.config)
+                stored = await downloader.store_slot(req, heartbeat=_heartbeat)
         except QuotaExceededError as e:
             quota = ErrorType.QUOTA_NOT_ENOUGH
             raise ApplicationError(str(e), type=quota, non_retryable=True) from e

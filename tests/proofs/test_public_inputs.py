@@ -40,3 +40,32 @@ def test_order_is_entropy_root_slot_index() -> None:
 def test_bad_lengths_and_ranges_are_typed_errors(challenge: bytes, root: bytes, index: int) -> None:
     with pytest.raises(PublicInputError):
         public_inputs(challenge, root, index)
+
+
+def test_agrees_with_the_domain_helpers_in_sales() -> None:
+    from sales import fields
+
+    challenge, root = bytes(range(32)), bytes(range(100, 132))
+    assert public_inputs(challenge, root, 5) == fields.public_inputs(
+        "0x" + challenge.hex(), "0x" + root.hex(), 5
+    )
+
+
+def test_proof_model_round_trips_into_the_sales_model() -> None:
+    from proofs.types import Groth16Proof
+    from sales.models import Groth16Proof as SalesProof
+
+    words = list(range(1, 9))
+    ours = Groth16Proof.model_validate(
+        {
+            "a": {"x": words[0], "y": words[1]},
+            "b": {
+                "x": {"real": words[2], "imag": words[3]},
+                "y": {"real": words[4], "imag": words[5]},
+            },
+            "c": {"x": words[6], "y": words[7]},
+        }
+    )
+    theirs = SalesProof.model_validate(ours.model_dump())
+    assert Groth16Proof.model_validate(theirs.model_dump()) == ours
+    assert ours.abi_words() == tuple(words)

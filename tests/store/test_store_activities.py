@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from pathlib import Path
@@ -159,3 +160,20 @@ async def test_expiry_update_and_clear_are_idempotent(
     assert not acts.store.data_path(keys[0]).exists()
     assert acts.store.meta(keys[1]) is not None  # the other slot is untouched
     assert acts.store.used_bytes() == request.ask.slot_size
+
+
+async def test_concurrent_attempts_of_one_slot_download_once(
+    data_server: DataServer,
+    tmp_path: Path,
+    releaser: FakeReleaser,
+    faults: Faults,
+    uploaded: tuple[StorageRequest, bytes],
+) -> None:
+    request, _ = uploaded
+    acts = activities(data_server, tmp_path, releaser)
+    results = await asyncio.gather(
+        *(ActivityEnvironment().run(acts.on_store, store_input(request, 0)) for _ in range(2))
+    )
+    assert results[0] == results[1]
+    assert len(faults.stream_ranges()) == 1
+    assert releaser.calls == results[0].batches
