@@ -32,6 +32,7 @@ class SlotMeta(BaseModel):
     batch_size: int
     expiry: int | None = None
     is_repairing: bool = False
+    reservation_id: str | None = None  # whose bytes the written batches were released from
     complete: bool = False
 
 

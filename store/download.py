@@ -131,9 +131,12 @@ class SlotDownloader:
                     batch_size=self.config.batch_size,
                     expiry=req.expiry,
                     is_repairing=req.is_repairing,
+                    reservation_id=req.reservation_id,
                 )
             )
             batches = -(-req.slot_size // meta.batch_size)
+            if meta.reservation_id != req.reservation_id:
+                meta = await self._adopt(meta, req.reservation_id)
             if meta.complete:
                 return StoredSlot(req.slot_key, req.slot_size, batches, req.slot_size, True)
             resumed_from = self.store.progress(req.slot_key)
@@ -276,6 +279,18 @@ class SlotDownloader:
         await self.releaser.release(req.reservation_id, seq, len(padded))
         self.store.set_progress(req.slot_key, end)
         heartbeat(DownloadProgress(offset=end, batch_seq=seq + 1))
+
+    async def _adopt(self, meta: SlotMeta, reservation_id: str) -> SlotMeta:
+        """Bytes already on disk for this slot were released for an earlier reservation (a sale
+        that ended without onClear): release them again for the new one, batch by batch, so
+        its accounting is exact (RES-19). Idempotent like every release."""
+        written = self.store.progress(meta.slot_key)
+        for seq in range(-(-written // meta.batch_size)):
+            nbytes = min(meta.batch_size, meta.slot_size - seq * meta.batch_size)
+            await self.releaser.release(reservation_id, seq, nbytes)
+        meta = meta.model_copy(update={"reservation_id": reservation_id})
+        self.store.save_meta(meta)
+        return meta
 
     async def _verify(self, req: SlotRequest, slot_roots: list[int]) -> None:
         data = await asyncio.to_thread(self.store.read_slot, req.slot_key)

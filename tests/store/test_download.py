@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -256,3 +257,22 @@ async def test_manifest_not_matching_the_request_root_is_refused(
     with pytest.raises(ManifestMismatchError, match="slots"):
         await dl.store_slot(slot_request(cid, root, slot_size + 248, 0))
     assert faults.stream_ranges() == [] and releaser.calls == 0
+
+
+async def test_a_new_reservation_for_stored_data_gets_its_bytes_released(
+    data_server: DataServer,
+    store: BlockStore,
+    releaser: FakeReleaser,
+    dataset: bytes,
+    faults: Faults,
+) -> None:
+    """A slot sold again (e.g. after an errored sale that never cleared its data): no second
+    download, but the new reservation's bytes are released in full (RES-19)."""
+    cid, root, slot_size = await upload(data_server, dataset, 3)
+    dl, _ = downloader(data_server, store, releaser)
+    await dl.store_slot(slot_request(cid, root, slot_size, 0))
+    again = dataclasses.replace(slot_request(cid, root, slot_size, 0), reservation_id="res-2")
+    await dl.store_slot(again)
+    await dl.store_slot(again)
+    assert len(faults.stream_ranges()) == 1
+    assert releaser.total("res-1") == releaser.total("res-2") == slot_size
