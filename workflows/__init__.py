@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflows: the sale, the slot queue, reconciliation."""
