@@ -15,7 +15,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from store.errors import InvalidSlotKeyError, QuotaExceededError, SlotNotFoundError
+from store.errors import (
+    InvalidSlotKeyError,
+    QuotaExceededError,
+    SlotConflictError,
+    SlotNotFoundError,
+)
 
 _KEY = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 
@@ -92,7 +97,7 @@ class BlockStore:
                 meta.slot_index,
                 meta.slot_size,
             ):
-                raise QuotaExceededError(
+                raise SlotConflictError(
                     f"slot {meta.slot_key} already holds different data; clear it first"
                 )
             return existing

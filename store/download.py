@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+from pydantic import ValidationError
 
 from proofs import commitment
 from store.blockstore import BlockStore, SlotMeta
@@ -24,6 +25,7 @@ from store.cid import cid_text
 from store.errors import (
     ContentMismatchError,
     ManifestMismatchError,
+    SlotConflictError,
     SourceError,
     SourceUnavailableError,
     UnverifiableContentError,
@@ -114,8 +116,12 @@ class SlotDownloader:
         cid = cid_text(req.cid)
         if req.is_repairing:
             log.info("storing slot %s for a repair (same download)", req.slot_key)
+        done = await self._already_stored(req, cid)
+        if done is not None:
+            return done
+        timeout = self.config.timeout
         session = self._session or aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_read=self.config.timeout)
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         )
         try:
             manifest = await self._manifest(session, cid)
@@ -137,8 +143,6 @@ class SlotDownloader:
             batches = -(-req.slot_size // meta.batch_size)
             if meta.reservation_id != req.reservation_id:
                 meta = await self._adopt(meta, req.reservation_id)
-            if meta.complete:
-                return StoredSlot(req.slot_key, req.slot_size, batches, req.slot_size, True)
             resumed_from = self.store.progress(req.slot_key)
             await self._download(session, manifest, req, meta.batch_size, heartbeat)
         finally:
@@ -150,6 +154,23 @@ class SlotDownloader:
         self.store.save_meta(meta.model_copy(update={"complete": True}))
         verified = slot_roots is not None
         return StoredSlot(req.slot_key, req.slot_size, batches, resumed_from, verified)
+
+    async def _already_stored(self, req: SlotRequest, cid: str) -> StoredSlot | None:
+        """A slot stored completely before answers without asking the source (idempotency)."""
+        meta = self.store.meta(req.slot_key)
+        if meta is None or not meta.complete:
+            return None
+        if (meta.cid, meta.slot_index, meta.slot_size, meta.merkle_root) != (
+            cid,
+            req.slot_index,
+            req.slot_size,
+            "0x" + req.merkle_root.hex(),
+        ):
+            raise SlotConflictError(f"slot {req.slot_key} already holds other data")
+        if meta.reservation_id != req.reservation_id:
+            meta = await self._adopt(meta, req.reservation_id)
+        batches = -(-meta.slot_size // meta.batch_size)
+        return StoredSlot(req.slot_key, meta.slot_size, batches, meta.slot_size, True)
 
     # -- source ---------------------------------------------------------------------------------
 
@@ -172,7 +193,10 @@ class SlotDownloader:
                         raise _Retry(f"manifest HTTP {resp.status}")
                     if resp.status != 200:
                         raise SourceError(f"manifest HTTP {resp.status}: {await resp.text()}")
-                    return Manifest.model_validate(await resp.json())
+                    try:
+                        return Manifest.model_validate(await resp.json())
+                    except ValidationError as e:
+                        raise SourceError(f"unusable manifest for {cid}: {e}") from e
             except (_Retry, aiohttp.ClientError, TimeoutError) as e:
                 await self._backoff(attempt, str(e) or type(e).__name__)
 

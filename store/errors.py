@@ -23,6 +23,10 @@ class UnverifiableContentError(StoreError):
     """The source offers no commitment we can check these bytes against."""
 
 
+class SlotConflictError(StoreError):
+    """The slot's directory already holds different data (another cid, index or size)."""
+
+
 class SlotNotFoundError(StoreError):
     """No data stored for this slot."""
 

@@ -17,6 +17,7 @@ from store.errors import (
     ContentMismatchError,
     ManifestMismatchError,
     QuotaExceededError,
+    SlotConflictError,
     SourceUnavailableError,
 )
 from store.server import DataServer
@@ -276,3 +277,24 @@ async def test_a_new_reservation_for_stored_data_gets_its_bytes_released(
     await dl.store_slot(again)
     assert len(faults.stream_ranges()) == 1
     assert releaser.total("res-1") == releaser.total("res-2") == slot_size
+
+
+async def test_a_stored_slot_needs_no_source_and_conflicting_data_is_refused(
+    data_server: DataServer,
+    store: BlockStore,
+    releaser: FakeReleaser,
+    dataset: bytes,
+    unused_tcp_port: int,
+) -> None:
+    cid, root, slot_size = await upload(data_server, dataset, 3)
+    dl, _ = downloader(data_server, store, releaser)
+    req = slot_request(cid, root, slot_size, 0)
+    await dl.store_slot(req)
+    offline = SlotDownloader(
+        store, releaser, DownloadConfig(base_url=f"http://127.0.0.1:{unused_tcp_port}")
+    )
+    stored = await offline.store_slot(req)  # a retry after success: no source needed
+    assert stored.verified and stored.slot_size == slot_size
+    other_root = dataclasses.replace(req, merkle_root=b"\1" * 32)
+    with pytest.raises(SlotConflictError):
+        await offline.store_slot(other_root)
