@@ -36,9 +36,13 @@ log = logging.getLogger(__name__)
 
 
 class ByteReleaser(Protocol):
-    """Releases downloaded bytes from a reservation; the same batch_seq twice counts once."""
+    """Releases downloaded bytes from a reservation; the same batch_seq twice counts once.
 
-    async def release(self, reservation_id: str, batch_seq: int, nbytes: int) -> None: ...
+    The ledger's `release` (which returns the updated reservation) satisfies it; the result is
+    ignored. Its typed errors (e.g. BytesOutOfBounds) propagate unchanged to the activity layer.
+    """
+
+    async def release(self, reservation_id: str, batch_seq: int, nbytes: int) -> object: ...
 
 
 @dataclass(frozen=True)
