@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from proofs.prover import (
     ProofVerificationError,
+    ProverConfig,
     ProverError,
     SlotNotProvableError,
     StorageProver,
@@ -24,12 +25,23 @@ from proofs.prover import (
 from sales.api import Activity, ErrorType, OnProveInput
 from sales.models import Groth16Proof
 from store.blockstore import BlockStore
+from store.config import StoreConfig
 from store.errors import SlotNotFoundError
 
 
 class ProverActivities:
     def __init__(self, store: BlockStore, prover: StorageProver) -> None:
         self.store, self.prover = store, prover
+
+    @classmethod
+    def from_env(cls) -> ProverActivities:
+        """Worker wiring from STORE_* and PROVER_* variables (store/config.py, proofs/prover.py).
+
+        Give the proving worker max_concurrent_activities = PROVER_CONCURRENCY.
+        """
+        return cls(
+            StoreConfig.from_env().block_store(), StorageProver.from_config(ProverConfig.from_env())
+        )
 
     @activity.defn(name=Activity.PROVER_ON_PROVE)
     async def on_prove(self, inp: OnProveInput) -> Groth16Proof:

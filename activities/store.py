@@ -23,6 +23,7 @@ from sales.api import (
 from sales.ids import slot_id
 from store.blockstore import BlockStore
 from store.cid import CidError, cid_text
+from store.config import StoreConfig
 from store.download import (
     ByteReleaser,
     DownloadConfig,
@@ -48,6 +49,11 @@ class StoreActivities:
         # at-least-once delivery can run two attempts of one onStore at once in this worker:
         # the second waits and then finds the slot complete
         self._slot_locks: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_config(cls, config: StoreConfig, releaser: ByteReleaser) -> StoreActivities:
+        """Worker wiring: `StoreActivities.from_config(StoreConfig.from_env(), ledger)`."""
+        return cls(config.block_store(), releaser, config.download())
 
     @activity.defn(name=Activity.STORE_ON_STORE)
     async def on_store(self, inp: OnStoreInput) -> OnStoreResult:

@@ -111,3 +111,11 @@ async def test_unstored_slot_is_a_non_retryable_data_error(
     with pytest.raises(ApplicationError) as info:
         await ActivityEnvironment().run(acts.on_prove, inp)
     assert (info.value.type, info.value.non_retryable) == (ErrorType.DATA_INVALID, True)
+
+
+def test_wiring_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STORE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PROVER_BACKEND", "snarkjs")
+    acts = ProverActivities.from_env()
+    assert acts.store.root == tmp_path / "data" / "slots"
+    assert acts.prover.vk.n_public == 3
