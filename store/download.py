@@ -268,13 +268,15 @@ class SlotDownloader:
         async with session.get(self._api(cid, "stream"), headers=headers) as resp:
             if resp.status >= 500 or resp.status == 429:
                 raise _Retry(f"stream HTTP {resp.status}")
-            if resp.status != 206:
-                raise SourceError(f"stream HTTP {resp.status} to a Range request (need 206)")
+            skip = self._bytes_to_skip(resp, first)
             pending: list[bytes | memoryview] = []  # chunks of the current batch, not copied
             pending_len = 0
             batch_end = min((offset // batch_size + 1) * batch_size, available)
             async for chunk in resp.content.iter_chunked(self.config.read_chunk):
                 view = memoryview(chunk)
+                if skip:
+                    dropped = min(skip, len(view))
+                    view, skip = view[dropped:], skip - dropped
                 while view and offset < available:
                     room = batch_end - offset - pending_len
                     pending.append(view[:room])
@@ -288,6 +290,23 @@ class SlotDownloader:
                         batch_end = min(offset + batch_size, available)
             if offset < available:
                 raise _Retry(f"stream ended early at slot offset {offset + pending_len}")
+
+    @staticmethod
+    def _bytes_to_skip(resp: aiohttp.ClientResponse, first: int) -> int:
+        """206 must start where we asked; a source that ignores Range (200) sends everything
+        from byte 0, so the bytes before `first` are read and dropped (slow but correct)."""
+        if resp.status == 200:
+            return first
+        if resp.status != 206:
+            raise SourceError(f"stream HTTP {resp.status} to a Range request")
+        content_range = resp.headers.get("Content-Range", "")
+        try:
+            start = int(content_range.removeprefix("bytes ").split("-")[0])
+        except ValueError as e:
+            raise SourceError(f"206 without a usable Content-Range: {content_range!r}") from e
+        if start != first:
+            raise SourceError(f"asked for bytes from {first}, source sent from {start}")
+        return 0
 
     async def _commit_batch(
         self,

@@ -80,3 +80,16 @@ class FakeReleaser:
 
     def total(self, reservation_id: str) -> int:
         return sum(n for (rid, _), n in self.released.items() if rid == reservation_id)
+
+
+def ignore_range_middleware(data_dir: Path) -> Middleware:
+    """A source without Range support: the whole body with 200, whatever was asked."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.endswith("/network/stream") and "Range" in request.headers:
+            path = data_dir / f"{request.match_info['cid']}.bin"
+            return web.Response(body=path.read_bytes())
+        return await handler(request)
+
+    return middleware

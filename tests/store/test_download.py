@@ -21,7 +21,7 @@ from store.errors import (
     SourceUnavailableError,
 )
 from store.server import DataServer
-from tests.store.fakes import FakeReleaser, Faults
+from tests.store.fakes import FakeReleaser, Faults, ignore_range_middleware
 
 BATCH = 4096
 
@@ -298,3 +298,19 @@ async def test_a_stored_slot_needs_no_source_and_conflicting_data_is_refused(
     other_root = dataclasses.replace(req, merkle_root=b"\1" * 32)
     with pytest.raises(SlotConflictError):
         await offline.store_slot(other_root)
+
+
+async def test_a_source_without_range_support_still_works(
+    tmp_path: Path, store: BlockStore, releaser: FakeReleaser, dataset: bytes
+) -> None:
+    plain = tmp_path / "plain"
+    server = DataServer(plain, middlewares=[ignore_range_middleware(plain)])
+    await server.start()
+    try:
+        cid, root, slot_size = await upload(server, dataset, 3)
+        dl, _ = downloader(server, store, releaser)
+        await dl.store_slot(slot_request(cid, root, slot_size, 1))
+    finally:
+        await server.stop()
+    assert store.read_slot("slot1") == dataset[slot_size : 2 * slot_size]
+    assert releaser.total("res-1") == slot_size
