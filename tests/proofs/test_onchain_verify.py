@@ -23,6 +23,7 @@ CHALLENGE = bytes.fromhex("7e" * 32)
 
 
 @pytest.mark.slow
+@pytest.mark.real_stack
 async def test_dev_proof_is_accepted_by_the_contract_verifier(
     anvil: Any,
     dev_config: ProverConfig,
