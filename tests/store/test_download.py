@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from proofs import commitment
+from store import client
 from store.blockstore import BlockStore
 from store.cid import cid_bytes, cid_for
 from store.download import DownloadConfig, DownloadProgress, SlotDownloader, SlotRequest
@@ -18,6 +19,7 @@ from store.errors import (
     ManifestMismatchError,
     QuotaExceededError,
     SlotConflictError,
+    SourceError,
     SourceUnavailableError,
 )
 from store.server import DataServer
@@ -314,3 +316,16 @@ async def test_a_source_without_range_support_still_works(
         await server.stop()
     assert store.read_slot("slot1") == dataset[slot_size : 2 * slot_size]
     assert releaser.total("res-1") == slot_size
+
+
+async def test_client_upload_gives_the_request_fields(
+    data_server: DataServer, store: BlockStore, releaser: FakeReleaser, dataset: bytes
+) -> None:
+    uploaded = await client.upload(data_server.base_url, dataset, 3)
+    expected = commitment.commit_dataset(dataset, 3)
+    assert uploaded.merkle_root == expected.merkle_root
+    assert uploaded.slot_size == expected.slot_size and uploaded.slots == 3
+    assert uploaded.cid_bytes[:4] == bytes([1, 0x55, 0x12, 0x20])
+    too_big = os.urandom(commitment.MAX_SLOT_BYTES + 1)
+    with pytest.raises(SourceError, match="too large"):
+        await client.upload(data_server.base_url, too_big, 1)
