@@ -1,10 +1,10 @@
 """ARITH-7: request and slot ids, byte for byte as MARKETPLACE_ABI.md §2 lays them out.
 
 The expected bytes are assembled word by word here from the spec's layout and hashed with
-pycryptodome's keccak: an independent computation, not a call into the code under test.
+eth-hash's keccak: an independent computation, not a call into the code under test.
 """
 
-from Crypto.Hash import keccak
+from eth_hash.auto import keccak as eth_hash_keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,7 +15,8 @@ from tests.sales.conftest import example_request
 
 
 def keccak256(data: bytes) -> bytes:
-    return keccak.new(digest_bits=256, data=data).digest()
+    """eth-hash's keccak: a separate entry point from the code under test's."""
+    return bytes(eth_hash_keccak(data))
 
 
 def word(value: int) -> bytes:
