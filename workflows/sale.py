@@ -207,8 +207,9 @@ class SlotSaleWorkflow:
             if not task.done():
                 task.cancel()
                 await workflow.wait([task])
-            elif not task.cancelled() and task.exception() is not None:
-                self._log("step result discarded by event", error=describe(task.exception()))  # type: ignore[arg-type]
+            discarded = None if task.cancelled() else task.exception()
+            if discarded is not None:
+                self._log("step ended by an event", error=describe(discarded))
             return interrupt
         return task.result()
 
@@ -599,6 +600,8 @@ class SlotSaleWorkflow:
 
     async def _filled(self, state: SaleState) -> SaleState:
         """ST-FILLED-1..3: free the queue worker, extend the data's expiry, start proving."""
+        if not await self._retrieve_request():
+            return errored("request could not be retrieved")
         request = self._request()
         status = await self._slot_status()
         if not same_address(status.host, status.signer):

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sales.api import (
+    Activity,
     CHAIN_TX_TASK_QUEUE,
     PROVING_TASK_QUEUE,
     SALES_TASK_QUEUE,
@@ -64,8 +65,16 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-async def eventually(check: Callable[[], Any], deadline: float = 10.0) -> Any:
-    """Poll an async check until it returns a truthy value (no blind sleeps)."""
+async def eventually(
+    check: Callable[[], Any],
+    deadline: float = 10.0,
+    env: WorkflowEnvironment | None = None,
+) -> Any:
+    """Poll an async check until it returns a truthy value (no blind sleeps).
+
+    With `env`, each poll also lets one virtual second pass, so durable timers on the way
+    (period boundaries, the dispersal window) fire at once instead of in real time.
+    """
     end = time.monotonic() + deadline
     while True:
         value = await check()
@@ -73,7 +82,10 @@ async def eventually(check: Callable[[], Any], deadline: float = 10.0) -> Any:
             return value
         if time.monotonic() > end:
             raise AssertionError(f"condition not reached within {deadline}s (last: {value!r})")
-        await asyncio.sleep(0.02)
+        if env is not None:
+            await env.sleep(1)
+        else:
+            await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -99,8 +111,23 @@ class Sale:
     async def signal(
         self, signal: SaleSignal, key: str = "0xtx:0", slot_index: int | None = None
     ) -> None:
+        """Send a chain event and wait until the sale has seen it (its key is recorded)."""
         event = ChainEvent(key=key, request_id=self.fake.request.id, slot_index=slot_index)
         await self.handle.signal(str(signal), event)
+
+        async def seen() -> bool:
+            return key in (await self.data()).seen_events
+
+        await eventually(seen)
+
+    async def held(self, activity: Activity) -> None:
+        """Wait until the scripted gate on `activity` holds a call."""
+        gate = self.fake.gates[activity]
+
+        async def entered() -> bool:
+            return gate.entered.is_set()
+
+        await eventually(entered, env=self.env)
 
     async def result(self) -> SaleOutcome:
         return await self.handle.result()

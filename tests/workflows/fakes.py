@@ -62,7 +62,7 @@ SLOT_SIZE = 100
 COLLATERAL_PER_BYTE = 3
 
 
-def make_request(expiry: int = 30, duration: int = 60, nonce: int = 1) -> StorageRequest:
+def make_request(expiry: int = 30, duration: int = 30, nonce: int = 1) -> StorageRequest:
     return StorageRequest(
         client="0x3000000000000000000000000000000000000003",
         ask=StorageAsk(
@@ -98,10 +98,18 @@ def fail(error: ErrorType, message: str = "scripted failure") -> ApplicationErro
 class Gate:
     """Holds an activity until the test opens it; heartbeats so cancellation gets through."""
 
+    skip: int = 0
+    """Calls that pass before the gate starts holding."""
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     entered: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def open(self) -> None:
+        self.opened.set()
+
     async def hold(self) -> None:
+        if self.skip > 0:
+            self.skip -= 1
+            return
         self.entered.set()
         while not self.opened.is_set():
             activity.heartbeat()
@@ -129,6 +137,8 @@ class FakeSale:
     finish_at: int | None = None
     """Chain time at which a Filled slot turns Finished (default: the request end)."""
     request_state_after_fill: RequestState = RequestState.Started
+    host_after_fill: str | None = None
+    """Who the chain shows as host after our fill (default: us)."""
     fail_with: dict[Activity, ErrorType] = field(default_factory=dict)
     gates: dict[Activity, Gate] = field(default_factory=dict)
     saved_notice: AvailabilitySaved | None = None
@@ -223,18 +233,15 @@ class FakeSale:
     async def fill_slot(self, fill: FillSlotInput) -> TxOutcome:
         await self._enter(Activity.MARKET_FILL_SLOT, fill)
         self.slot_state = SlotState.Filled
-        self.host = self.signer
+        self.host = self.host_after_fill or self.signer
         self.request_state = self.request_state_after_fill
         return TxOutcome(tx_hash="0x" + "02" * 32)
 
     @activity.defn(name=Activity.MARKET_SUBMIT_PROOF)
     async def submit_proof(self, submit: SubmitProofInput) -> TxOutcome:
-        self.calls.append((str(Activity.MARKET_SUBMIT_PROOF), submit))
+        await self._enter(Activity.MARKET_SUBMIT_PROOF, submit)
         if submit.proof == Groth16Proof.zero():
             raise fail(ErrorType.PROOF_INVALID, "invalid proof")
-        error = self.fail_with.get(Activity.MARKET_SUBMIT_PROOF)
-        if error is not None:
-            raise fail(error)
         return TxOutcome(tx_hash="0x" + "03" * 32)
 
     @activity.defn(name=Activity.MARKET_FREE_SLOT)
