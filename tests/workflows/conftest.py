@@ -20,10 +20,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from sales.api import (
-    Activity,
     CHAIN_TX_TASK_QUEUE,
     PROVING_TASK_QUEUE,
     SALES_TASK_QUEUE,
+    Activity,
     AvailabilitySaved,
     ChainEvent,
     SaleInput,
@@ -33,7 +33,8 @@ from sales.api import (
     sale_workflow_id,
 )
 from sales.ids import slot_id
-from tests.workflows.fakes import FakeQueueWorkflow, FakeSale, an_availability, item_for
+from tests.workflows.fake_queue import FakeQueueWorkflow
+from tests.workflows.fakes import FakeSale, an_availability, item_for
 from workflows import ALL_WORKFLOWS
 from workflows.sale import SlotSaleWorkflow
 from workflows.sale_state import SaleData, SaleOutcome, StateName
@@ -175,6 +176,7 @@ class SaleRunner:
                     if task_queue == SALES_TASK_QUEUE
                     else [],
                     activities=fake.activities(),
+                    build_id="sale-tests",
                     max_cached_workflows=MAX_CACHED if task_queue == SALES_TASK_QUEUE else 1000,
                 )
             )

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from sales.api import (
-    SALE_RELEASED_SIGNAL,
     Activity,
     AvailabilityLookup,
     AvailabilitySaved,
@@ -33,7 +32,6 @@ from sales.api import (
     ProvingStatus,
     RequestLookup,
     RequestRef,
-    SaleReleased,
     SlotIdRef,
     SlotRef,
     SlotStatus,
@@ -53,7 +51,6 @@ from sales.models import (
     StorageRequest,
 )
 from sales.periods import Periodicity
-from workflows.sale import AVAILABILITY_SAVED_SIGNAL
 
 HOST = "0x1000000000000000000000000000000000000001"
 OTHER_HOST = "0x2000000000000000000000000000000000000002"
@@ -335,38 +332,6 @@ def an_availability() -> Availability:
         total_collateral=10_000,
         total_remaining_collateral=10_000,
     )
-
-
-# --- the queue's side: a stand-in that records what sales tell it ----------------------------
-
-FAKE_QUEUE_WORKFLOW = "FakeQueue"
-
-
-@workflow.defn(name=FAKE_QUEUE_WORKFLOW)
-class FakeQueueWorkflow:
-    def __init__(self) -> None:
-        self.released: list[SaleReleased] = []
-        self.saved: list[AvailabilitySaved] = []
-
-    @workflow.run
-    async def run(self) -> None:
-        await workflow.wait_condition(lambda: False)
-
-    @workflow.signal(name=SALE_RELEASED_SIGNAL)
-    def on_released(self, notice: SaleReleased) -> None:
-        self.released.append(notice)
-
-    @workflow.signal(name=AVAILABILITY_SAVED_SIGNAL)
-    def on_saved(self, notice: AvailabilitySaved) -> None:
-        self.saved.append(notice)
-
-    @workflow.query(name="released")
-    def get_released(self) -> list[SaleReleased]:
-        return self.released
-
-    @workflow.query(name="saved")
-    def get_saved(self) -> list[AvailabilitySaved]:
-        return self.saved
 
 
 def item_for(fake: FakeSale, slot_index: int) -> SlotQueueItem:
