@@ -55,6 +55,15 @@ SCENARIOS: dict[str, Callable[[SaleRunner], Awaitable[Sale]]] = {
 }
 
 
+def save(name: str, history: WorkflowHistory) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
 def replayer() -> Replayer:
     return Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
 
@@ -66,14 +75,12 @@ async def test_fresh_history_replays(sales: SaleRunner, name: str) -> None:
     history = await sale.handle.fetch_history()  # the last run after continue-as-new
     await replayer().replay_workflow(history)
     if RECORD:
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        save(name, history)
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("sale_*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await replayer().replay_workflow(history)
+    await replayer().replay_workflow(load(path))
 
 
 def test_histories_are_recorded() -> None:
