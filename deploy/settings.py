@@ -22,7 +22,9 @@ class HostSettings(BaseModel):
     marketplace_address: str = ""
     signer_key: str = ""
     data_url: str = ""
-    data_dir: str = ".stack/data"
+    data_dir: str = ".stack/host-data"
+    quota_bytes: int = 20 * 2**30
+    """The host store's size: availabilities draw from it (RES-5) and downloads fill it."""
     proving_concurrency: int = 1
     chain_tx_concurrency: int = 1
     graceful_shutdown_seconds: float = 30.0
@@ -58,6 +60,7 @@ class HostSettings(BaseModel):
             "signer_key": "SALES_SIGNER_KEY",
             "data_url": "SALES_DATA_URL",
             "data_dir": "SALES_DATA_DIR",
+            "quota_bytes": "SALES_QUOTA_BYTES",
             "proving_concurrency": "SALES_PROVING_CONCURRENCY",
             "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
             "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
