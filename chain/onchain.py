@@ -388,7 +388,7 @@ class OnChainMarket:
         sid = slot_id(request_id, slot_index)
         if await self._hosted_by_me(sid):
             return None
-        data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.as_abi()])
+        data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.abi_tuple()])
         if collateral > 0:
             await self.approve_funds(collateral)
         try:
@@ -408,7 +408,7 @@ class OnChainMarket:
     ) -> str | None:
         if sent is not None and await self._already_mined(sent):
             return sent
-        data = self._encode("submitProof", [to_bytes(slot_id), proof.as_abi()])
+        data = self._encode("submitProof", [to_bytes(slot_id), proof.abi_tuple()])
         try:
             return await self._transact("submitProof", data, on_sent=on_sent)
         except ContractRevertError as exc:
@@ -471,7 +471,7 @@ class OnChainMarket:
         ReservationRequired before anything else about the slot; a dry run with an empty proof
         tells holders (any other outcome) from non-holders.
         """
-        args = [to_bytes(request_id), slot_index, Groth16Proof.zero().as_abi()]
+        args = [to_bytes(request_id), slot_index, Groth16Proof.zero().abi_tuple()]
         try:
             await self._call_raw(self._encode("fillSlot", args))
         except RevertError as exc:

@@ -49,8 +49,12 @@ class HostSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "HostSettings":
-        """TEMPORAL_* and SALES_* variables; unset ones fall back to the local stack's state."""
-        values = {**_stack_environment(), **(os.environ if env is None else env)}
+        """TEMPORAL_* and SALES_* variables.
+
+        Without an explicit ``env``, the process environment is read and unset variables fall
+        back to the embedded stack's state, so the CLI works right after `stack up`.
+        """
+        values = {**_stack_environment(), **os.environ} if env is None else dict(env)
         fields = {
             "temporal_address": "TEMPORAL_ADDRESS",
             "temporal_namespace": "TEMPORAL_NAMESPACE",

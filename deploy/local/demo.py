@@ -110,7 +110,7 @@ async def run_demo(slots: int = 3, keep_running: bool = False) -> int:
 
     stack, roles = LocalStack(), Roles.default()
     state = _prepare(stack, roles)
-    settings = HostSettings.from_env({})
+    settings = HostSettings.from_env()
     assert state.temporal is not None and state.anvil is not None
     print(f"Temporal Web UI: {state.temporal.ui_url}")
     await _ensure_availability(settings)

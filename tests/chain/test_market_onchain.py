@@ -153,7 +153,7 @@ async def test_gas_limits_use_the_mkt5_multipliers(chain_world: ChainWorld) -> N
     tx_hash = await host.reserve_slot(request.id, 0)
     assert tx_hash is not None and (await _tx(world, tx_hash))["gas"] == expected
     await host.approve_funds(request.ask.collateral_per_slot)
-    fill_data = host._encode("fillSlot", [to_bytes(request.id), 0, PROOF.as_abi()])
+    fill_data = host._encode("fillSlot", [to_bytes(request.id), 0, PROOF.abi_tuple()])
     expected = await estimate(fill_data) * 110 // 100
     tx_hash = await host.fill_slot(request.id, 0, PROOF, 0)
     assert tx_hash is not None and (await _tx(world, tx_hash))["gas"] == expected
