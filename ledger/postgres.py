@@ -49,7 +49,9 @@ class _IntNumericLoader(Loader):
         return int(bytes(data))
 
 
-async def _configure(conn: AsyncConnection[Any]) -> None:
+async def configure_connection(conn: AsyncConnection[Any]) -> None:
+    """Pool `configure=` callback: load our integral numerics as int. Required for any pool
+    handed to PostgresLedger(pool) (connect() sets it itself)."""
     conn.adapters.register_loader("numeric", _IntNumericLoader)
 
 
@@ -98,7 +100,7 @@ class PostgresLedger:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            configure=_configure,
+            configure=configure_connection,
             kwargs={"autocommit": True},
         )
         await pool.open(wait=True)
