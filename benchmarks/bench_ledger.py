@@ -66,7 +66,9 @@ async def measure(workers: int, seconds: float, job) -> float:
 async def update_ceiling(dsn: str, workers: int, seconds: float) -> float:
     conns = [await AsyncConnection.connect(dsn, autocommit=True) for _ in range(workers)]
     try:
-        await conns[0].execute("CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, n bigint)")
+        await conns[0].execute(
+            "CREATE TABLE IF NOT EXISTS bench_counter (id int PRIMARY KEY, n bigint)"
+        )
         await conns[0].execute("INSERT INTO bench_counter VALUES (1, 0) ON CONFLICT DO NOTHING")
 
         async def job(i: int) -> None:
@@ -94,18 +96,24 @@ async def run(dsn: str, seconds: float) -> None:
             ).availability.id
             for _ in range(16)
         ]
-        print(f"reservation cycle = create + {BATCHES} releases + return + delete "
-              f"({BATCHES + 3} transactions); {seconds:.0f} s per cell")
-        print(f"{'connections':>11} | {'1 availability':>16} | {'16 availabilities':>17} | "
-              f"{'UPDATE ceiling':>14}")
+        print(
+            f"reservation cycle = create + {BATCHES} releases + return + delete "
+            f"({BATCHES + 3} transactions); {seconds:.0f} s per cell"
+        )
+        print(
+            f"{'connections':>11} | {'1 availability':>16} | {'16 availabilities':>17} | "
+            f"{'UPDATE ceiling':>14}"
+        )
         print(f"{'':>11} | {'cycles/s (tx/s)':>16} | {'cycles/s (tx/s)':>17} | {'tx/s':>14}")
         for workers in CONCURRENCY:
             one = await measure(workers, seconds, lambda i: cycle(ledger, avs[0]))
             spread = await measure(workers, seconds, lambda i: cycle(ledger, avs[i % 16]))
             ceiling = await update_ceiling(dsn, workers, seconds)
             tx = BATCHES + 3
-            print(f"{workers:>11} | {one:>7.0f} ({one * tx:>6.0f}) | "
-                  f"{spread:>8.0f} ({spread * tx:>6.0f}) | {ceiling:>14.0f}")
+            print(
+                f"{workers:>11} | {one:>7.0f} ({one * tx:>6.0f}) | "
+                f"{spread:>8.0f} ({spread * tx:>6.0f}) | {ceiling:>14.0f}"
+            )
         rows = await ledger.availability_rows()
         assert all(r.free_size == r.total_size for r in rows), "bytes leaked"
         assert all(r.total_remaining_collateral == r.total_collateral for r in rows), "leak"
@@ -128,7 +136,9 @@ def main() -> None:
     server = PostgresServer(root / "postgres", durable=not args.no_fsync)
     try:
         info = server.start()
-        print(f"private PostgreSQL on 127.0.0.1:{info.port} (fsync {'off' if args.no_fsync else 'on'})")
+        print(
+            f"private PostgreSQL on 127.0.0.1:{info.port} (fsync {'off' if args.no_fsync else 'on'})"
+        )
         asyncio.run(run(info.dsn(), args.seconds))
     finally:
         server.stop()
