@@ -23,9 +23,9 @@ from psycopg import AsyncConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deploy.local.postgres import PostgresServer  # noqa: E402
-from ledger.api import NewAvailability  # noqa: E402
-from ledger.postgres import PostgresLedger  # noqa: E402
+from deploy.local.postgres import PostgresServer
+from ledger.api import NewAvailability
+from ledger.postgres import PostgresLedger
 
 BATCHES = 4
 SLOT = 4096
