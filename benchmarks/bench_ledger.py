@@ -136,9 +136,8 @@ def main() -> None:
     server = PostgresServer(root / "postgres", durable=not args.no_fsync)
     try:
         info = server.start()
-        print(
-            f"private PostgreSQL on 127.0.0.1:{info.port} (fsync {'off' if args.no_fsync else 'on'})"
-        )
+        fsync = "off" if args.no_fsync else "on"
+        print(f"private PostgreSQL on 127.0.0.1:{info.port} (fsync {fsync})")
         asyncio.run(run(info.dsn(), args.seconds))
     finally:
         server.stop()
