@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from psycopg import AsyncConnection
@@ -47,7 +48,7 @@ async def cycle(ledger: PostgresLedger, av_id: str) -> None:
     await ledger.delete_reservation(res.id, SLOT)
 
 
-async def measure(workers: int, seconds: float, job) -> float:
+async def measure(workers: int, seconds: float, job: Callable[[int], Awaitable[None]]) -> float:
     """Run `job(worker_index)` in a loop on `workers` tasks for `seconds`; return ops/s."""
     done = 0
     stop = time.monotonic() + seconds

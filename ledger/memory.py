@@ -17,8 +17,7 @@ from ledger.api import (
     NotExistsError,
     SavedAvailability,
 )
-from ledger.core import AvailabilityRow, ReservationRow
-from ledger.postgres import FaultHook
+from ledger.core import AvailabilityRow, FaultHook, ReservationRow
 from sales.models import Availability, Reservation
 from sales.uint import UINT64_MAX
 

@@ -10,7 +10,7 @@ is queued in the same transaction, which PostgreSQL delivers only on commit.
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any, Self
 
@@ -28,13 +28,10 @@ from ledger.api import (
     NotExistsError,
     SavedAvailability,
 )
-from ledger.core import AvailabilityRow, ReservationRow
+from ledger.core import AvailabilityRow, FaultHook, ReservationRow
 from ledger.migrate import migrate
 from sales.models import Availability, Reservation
 from sales.uint import UINT64_MAX
-
-FaultHook = Callable[[str, str], Awaitable[None]]
-"""Test hook called as (operation, phase) with phase "before_commit" or "after_commit"."""
 
 NOTIFY_CHANNEL = "availability_saved"
 

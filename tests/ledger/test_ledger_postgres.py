@@ -12,8 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from ledger.api import BytesOutOfBoundsError, InvalidInputError, QuotaNotEnoughError
 from ledger.migrate import migrate, migration_files
 from ledger.postgres import NOTIFY_CHANNEL, PostgresLedger
-from tests.ledger.conftest import empty_ledger
-from tests.ledger.helpers import audit, make_av, new_id, reserve, snapshot
+from tests.ledger.helpers import audit, empty_ledger, make_av, new_id, reserve, snapshot
+
+pytestmark = pytest.mark.real_stack
 
 Pool = AsyncConnectionPool[AsyncConnection]
 
