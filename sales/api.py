@@ -85,6 +85,8 @@ class ErrorType(StrEnum):
     ARITHMETIC_RANGE = "ArithmeticRange"
     DATA_INVALID = "DataInvalid"
     PROVER_FAILED = "ProverFailed"
+    LEDGER = "LedgerError"
+    """Any other ledger refusal (invalid input, a broken invariant): the sale errors."""
 
 
 # --- shared references -------------------------------------------------------------------------

@@ -1,1 +1,21 @@
-"""Deterministic Temporal workflows: the sale, the slot queue, reconciliation."""
+"""Deterministic Temporal workflows. `ALL_WORKFLOWS` is what a `sales` worker registers."""
+
+from workflows.follower import ChainFollowerWorkflow
+from workflows.queue import SlotQueueWorkflow
+from workflows.reconcile import ReconcileWorkflow
+from workflows.sale import SlotSaleWorkflow
+
+ALL_WORKFLOWS: list[type] = [
+    SlotSaleWorkflow,
+    SlotQueueWorkflow,
+    ChainFollowerWorkflow,
+    ReconcileWorkflow,
+]
+
+__all__ = [
+    "ALL_WORKFLOWS",
+    "ChainFollowerWorkflow",
+    "ReconcileWorkflow",
+    "SlotQueueWorkflow",
+    "SlotSaleWorkflow",
+]

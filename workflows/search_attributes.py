@@ -1,6 +1,8 @@
-"""Typed search attributes every sale upserts, so operators can filter in the Web UI."""
+"""Typed search attributes of the sale workflows (ARCHITECTURE §3: filter sales in the Web UI).
 
-from typing import Any
+One registry list feeds every place that registers them: the dev server (`start_local`), the
+time-skipping test server (operator service) and the deployment's CLI job.
+"""
 
 from temporalio.common import SearchAttributeKey
 
@@ -10,7 +12,7 @@ SLOT_INDEX = SearchAttributeKey.for_int("SlotIndex")
 SLOT_ID = SearchAttributeKey.for_keyword("SlotId")
 AVAILABILITY_ID = SearchAttributeKey.for_keyword("AvailabilityId")
 
-ALL_SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
+ALL_SEARCH_ATTRIBUTES: list[SearchAttributeKey[str] | SearchAttributeKey[int]] = [
     SALE_STATE,
     REQUEST_ID,
     SLOT_INDEX,

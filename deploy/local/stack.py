@@ -25,6 +25,8 @@ class StackState(BaseModel):
     temporal: TemporalDevServer | None = None
     extra: dict[str, int] = {}
     """Other processes the stack started (name → pid), e.g. the demo worker."""
+    env: dict[str, str] = {}
+    """Settings the demo adds (marketplace address, the dev host key, the data server)."""
 
     def environment(self) -> dict[str, str]:
         """The variables a worker or the CLI needs to reach this stack."""
@@ -36,7 +38,7 @@ class StackState(BaseModel):
             env["SALES_DATABASE_URL"] = self.postgres.dsn()
         if self.anvil:
             env["SALES_RPC_URL"] = self.anvil.rpc_url
-        return env
+        return {**env, **self.env}
 
 
 class LocalStack:
@@ -82,6 +84,7 @@ class LocalStack:
             state.anvil.stop()
         PostgresServer(self.root / "postgres").stop()
         self.save(StackState(postgres=state.postgres))
+        # The chain is gone with anvil: a new `up` deploys a new marketplace.
 
     def status(self) -> dict[str, str]:
         state = self.load()

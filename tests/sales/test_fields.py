@@ -13,7 +13,7 @@ from sales.fields import (
     public_inputs,
 )
 
-VECTOR = Path(__file__).resolve().parents[3] / "shared/vectors/codex-hardhat-groth16/public.json"
+VECTOR = Path(__file__).resolve().parents[1] / "chain/vectors/codex-hardhat-groth16/public.json"
 
 
 def test_entropy_keeps_the_first_31_bytes_little_endian() -> None:

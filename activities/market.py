@@ -1,0 +1,187 @@
+"""Marketplace activities: one class holding the `Market` client (ARCHITECTURE §3).
+
+Reads run on the `sales` task queue; transactions on `chain-tx`. A transaction heartbeats the
+hash it sent (`on_sent`) and keeps heartbeating it while waiting for the receipt; a retry passes
+that hash back as `sent`, so the market looks up the receipt instead of sending twice.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from temporalio import activity
+
+from activities.errors import business_errors
+from chain.market import Market
+from sales.api import (
+    Activity,
+    FillSlotInput,
+    MySlots,
+    ProvingStatus,
+    RequestLookup,
+    RequestRef,
+    SlotIdRef,
+    SlotRef,
+    SlotStatus,
+    SubmitProofInput,
+    TxOutcome,
+)
+from sales.models import MarketplaceConfig
+
+HEARTBEAT_EVERY = 10.0
+"""Seconds between keep-alive heartbeats during a transaction (below the 60 s timeout)."""
+
+Send = Callable[[str | None, Callable[[str], Awaitable[None]]], Awaitable[str | None]]
+
+
+async def transact(send: Send) -> TxOutcome:
+    """Run one idempotent transaction with the sent hash kept in heartbeat details."""
+    details = activity.info().heartbeat_details
+    last: str | None = str(details[0]) if details else None
+    sent = last
+
+    def beat() -> None:
+        if last is None:
+            activity.heartbeat()
+        else:
+            activity.heartbeat(last)
+
+    async def on_sent(tx_hash: str) -> None:
+        nonlocal last
+        last = tx_hash
+        beat()
+
+    async def keep_alive() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            beat()
+
+    ticker = asyncio.create_task(keep_alive())
+    try:
+        async with business_errors():
+            tx_hash = await send(sent, on_sent)
+    finally:
+        ticker.cancel()
+    return TxOutcome(tx_hash=tx_hash, already_done=tx_hash is None)
+
+
+class MarketActivities:
+    def __init__(self, market: Market) -> None:
+        self._market = market
+        self._config: MarketplaceConfig | None = None
+
+    async def _configuration(self) -> MarketplaceConfig:
+        """The marketplace configuration is immutable: read it once per worker."""
+        if self._config is None:
+            self._config = await self._market.configuration()
+        return self._config
+
+    @activity.defn(name=Activity.MARKET_CONFIG)
+    async def config(self) -> MarketplaceConfig:
+        async with business_errors():
+            return await self._configuration()
+
+    @activity.defn(name=Activity.MARKET_GET_REQUEST)
+    async def get_request(self, ref: RequestRef) -> RequestLookup:
+        async with business_errors():
+            return RequestLookup(request=await self._market.get_request(ref.request_id))
+
+    @activity.defn(name=Activity.MARKET_SLOT_STATUS)
+    async def slot_status(self, ref: SlotRef) -> SlotStatus:
+        market, slot_id = self._market, ref.slot_id
+        async with business_errors():
+            return SlotStatus(
+                slot_state=await market.slot_state(slot_id),
+                request_state=await market.request_state(ref.request_id),
+                request_end=await market.request_end(ref.request_id),
+                request_expires_at=await market.request_expires_at(ref.request_id),
+                host=await market.get_host(slot_id),
+                signer=await market.get_signer(),
+                current_collateral=await market.current_collateral(slot_id),
+                chain_time=await market.current_time(),
+            )
+
+    @activity.defn(name=Activity.MARKET_CAN_RESERVE_SLOT)
+    async def can_reserve_slot(self, ref: SlotRef) -> bool:
+        async with business_errors():
+            return await self._market.can_reserve_slot(ref.request_id, ref.slot_index)
+
+    @activity.defn(name=Activity.MARKET_SLOT_COLLATERAL)
+    async def slot_collateral(self, ref: SlotRef) -> int:
+        async with business_errors():
+            return await self._market.slot_collateral(ref.request_id, ref.slot_index)
+
+    @activity.defn(name=Activity.MARKET_PROVING_STATUS)
+    async def proving_status(self, ref: SlotIdRef) -> ProvingStatus:
+        market, slot_id = self._market, ref.slot_id
+        async with business_errors():
+            config = await self._configuration()
+            return ProvingStatus(
+                slot_state=await market.slot_state(slot_id),
+                proof_required=await market.is_proof_required(slot_id),
+                proof_will_be_required=await market.will_proof_be_required(slot_id),
+                pointer=await market.get_pointer(slot_id),
+                challenge=await market.get_challenge(slot_id),
+                chain_time=await market.current_time(),
+                period_seconds=config.proofs.period,
+                downtime=config.proofs.downtime,
+            )
+
+    @activity.defn(name=Activity.MARKET_MY_SLOTS)
+    async def my_slots(self) -> MySlots:
+        """SALES-4: this host's slots that are still active."""
+        async with business_errors():
+            ids = await self._market.my_slots()
+            active = [i for i in ids if await self._market.get_active_slot(i) is not None]
+            return MySlots(slot_ids=active)
+
+    @activity.defn(name=Activity.MARKET_RESERVE_SLOT)
+    async def reserve_slot(self, ref: SlotRef) -> TxOutcome:
+        return await transact(
+            lambda sent, on_sent: self._market.reserve_slot(
+                ref.request_id, ref.slot_index, sent=sent, on_sent=on_sent
+            )
+        )
+
+    @activity.defn(name=Activity.MARKET_FILL_SLOT)
+    async def fill_slot(self, fill: FillSlotInput) -> TxOutcome:
+        slot = fill.slot
+        return await transact(
+            lambda sent, on_sent: self._market.fill_slot(
+                slot.request_id,
+                slot.slot_index,
+                fill.proof,
+                fill.collateral,
+                sent=sent,
+                on_sent=on_sent,
+            )
+        )
+
+    @activity.defn(name=Activity.MARKET_SUBMIT_PROOF)
+    async def submit_proof(self, submit: SubmitProofInput) -> TxOutcome:
+        return await transact(
+            lambda sent, on_sent: self._market.submit_proof(
+                submit.slot_id, submit.proof, sent=sent, on_sent=on_sent
+            )
+        )
+
+    @activity.defn(name=Activity.MARKET_FREE_SLOT)
+    async def free_slot(self, ref: SlotIdRef) -> TxOutcome:
+        return await transact(
+            lambda sent, on_sent: self._market.free_slot(ref.slot_id, sent=sent, on_sent=on_sent)
+        )
+
+    def reads(self) -> list[Callable[..., object]]:
+        """Activities for the `sales` task queue."""
+        return [
+            self.config,
+            self.get_request,
+            self.slot_status,
+            self.can_reserve_slot,
+            self.slot_collateral,
+            self.proving_status,
+            self.my_slots,
+        ]
+
+    def transactions(self) -> list[Callable[..., object]]:
+        """Activities for the `chain-tx` task queue (one signer, one nonce manager)."""
+        return [self.reserve_slot, self.fill_slot, self.submit_proof, self.free_slot]

@@ -1,0 +1,209 @@
+"""Sale-workflow test harness: workers on the three task queues over scripted fake activities.
+
+`time_skipping_env` here is temporary until the lead's tests/conftest.py fixture lands on main.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from sales.api import (
+    CHAIN_TX_TASK_QUEUE,
+    PROVING_TASK_QUEUE,
+    SALES_TASK_QUEUE,
+    Activity,
+    AvailabilitySaved,
+    ChainEvent,
+    SaleInput,
+    SaleReleased,
+    SaleSettings,
+    SaleSignal,
+    sale_workflow_id,
+)
+from sales.ids import slot_id
+from tests.workflows.fake_queue import FakeQueueWorkflow
+from tests.workflows.fakes import FakeSale, an_availability, item_for
+from workflows import ALL_WORKFLOWS
+from workflows.sale import SlotSaleWorkflow
+from workflows.sale_state import SaleData, SaleOutcome, StateName
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+MAX_CACHED = 1000
+TEST_SERVER = ".venv/bin/temporal-test-server"
+
+
+async def register_search_attributes(client: Client) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type)
+                for key in ALL_SEARCH_ATTRIBUTES
+            },
+        )
+    )
+
+
+@pytest.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=TEST_SERVER, data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    async with env:
+        yield env
+
+
+async def eventually(
+    check: Callable[[], Any],
+    deadline: float = 10.0,
+    env: WorkflowEnvironment | None = None,
+) -> Any:
+    """Poll an async check until it returns a truthy value (no blind sleeps).
+
+    With `env`, each poll also lets one virtual second pass, so durable timers on the way
+    (period boundaries, the dispersal window) fire at once instead of in real time.
+    """
+    end = time.monotonic() + deadline
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not reached within {deadline}s (last: {value!r})")
+        if env is not None:
+            await env.sleep(1)
+        else:
+            await asyncio.sleep(0.02)
+
+
+@dataclass
+class Sale:
+    env: WorkflowEnvironment
+    fake: FakeSale
+    handle: WorkflowHandle[SlotSaleWorkflow, SaleOutcome]
+    queue: WorkflowHandle[Any, Any]
+
+    async def state(self) -> StateName:
+        return StateName(await self.handle.query("state", result_type=str))
+
+    async def data(self) -> SaleData:
+        data: SaleData = await self.handle.query("sale", result_type=SaleData)
+        return data
+
+    async def reach(self, state: StateName, deadline: float = 10.0) -> None:
+        async def there() -> bool:
+            return await self.state() == state
+
+        await eventually(there, deadline)
+
+    async def signal(
+        self, signal: SaleSignal, key: str = "0xtx:0", slot_index: int | None = None
+    ) -> None:
+        """Send a chain event and wait until the sale has seen it (its key is recorded)."""
+        event = ChainEvent(key=key, request_id=self.fake.request.id, slot_index=slot_index)
+        await self.handle.signal(str(signal), event)
+
+        async def seen() -> bool:
+            return key in (await self.data()).seen_events
+
+        await eventually(seen)
+
+    async def held(self, activity: Activity) -> None:
+        """Wait until the scripted gate on `activity` holds a call."""
+        gate = self.fake.gates[activity]
+
+        async def entered() -> bool:
+            return gate.entered.is_set()
+
+        await eventually(entered, env=self.env)
+
+    async def result(self) -> SaleOutcome:
+        return await self.handle.result()
+
+    async def released(self) -> list[SaleReleased]:
+        notices: list[SaleReleased] = await self.queue.query(
+            "released", result_type=list[SaleReleased]
+        )
+        return notices
+
+    async def saved(self) -> list[AvailabilitySaved]:
+        notices: list[AvailabilitySaved] = await self.queue.query(
+            "saved", result_type=list[AvailabilitySaved]
+        )
+        return notices
+
+
+class SaleRunner:
+    """Starts workers once per test and sales on demand."""
+
+    def __init__(self, env: WorkflowEnvironment, stack: AsyncExitStack) -> None:
+        self.env = env
+        self.stack = stack
+        self.fake: FakeSale | None = None
+
+    async def start(
+        self,
+        fake: FakeSale | None = None,
+        *,
+        slot_index: int = 0,
+        recovery: bool = False,
+        settings: SaleSettings | None = None,
+        with_item: bool = True,
+        queue: bool = True,
+    ) -> Sale:
+        fake = fake or FakeSale(availability=an_availability())
+        fake.created_at = int((await self.env.get_current_time()).timestamp())
+        client = self.env.client
+        for task_queue in (SALES_TASK_QUEUE, CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE):
+            await self.stack.enter_async_context(
+                Worker(
+                    client,
+                    task_queue=task_queue,
+                    workflows=[*ALL_WORKFLOWS, FakeQueueWorkflow]
+                    if task_queue == SALES_TASK_QUEUE
+                    else [],
+                    activities=fake.activities(),
+                    build_id="sale-tests",
+                    max_cached_workflows=MAX_CACHED if task_queue == SALES_TASK_QUEUE else 1000,
+                )
+            )
+        queue_id = f"queue-{uuid.uuid4()}"
+        queue_handle = await client.start_workflow(
+            FakeQueueWorkflow.run, id=queue_id, task_queue=SALES_TASK_QUEUE
+        )
+        request = fake.request
+        sale_input = SaleInput(
+            request_id=request.id,
+            slot_index=slot_index,
+            item=item_for(fake, slot_index) if with_item else None,
+            recovery=recovery,
+            queue_workflow_id=queue_id if queue else None,
+            settings=settings or SaleSettings(),
+        )
+        handle = await client.start_workflow(
+            SlotSaleWorkflow.run,
+            sale_input,
+            id=sale_workflow_id(slot_id(request.id, slot_index)),
+            task_queue=SALES_TASK_QUEUE,
+        )
+        self.fake = fake
+        return Sale(self.env, fake, handle, queue_handle)
+
+
+@pytest.fixture
+async def sales(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[SaleRunner]:
+    async with AsyncExitStack() as stack:
+        yield SaleRunner(time_skipping_env, stack)

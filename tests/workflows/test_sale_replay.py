@@ -1,0 +1,87 @@
+"""Replay of recorded sale histories (ARCHITECTURE §3 versioning, TEMPORAL_PRACTICES §3).
+
+`tests/histories/sale_*.json` were recorded from these scenarios. Any change to the workflow
+code that would break a running sale fails the replay. Re-record deliberately (after adding a
+`workflow.patched` branch) with:  SALE_RECORD_HISTORIES=1 .venv/bin/python -m pytest \
+tests/workflows/test_sale_replay.py
+"""
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from sales.api import Activity, SaleSettings, SaleSignal
+from tests.workflows.conftest import Sale, SaleRunner
+from tests.workflows.fakes import FakeSale, Gate, an_availability, make_request
+from workflows import ALL_WORKFLOWS
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+RECORD = os.environ.get("SALE_RECORD_HISTORIES") == "1"
+
+
+async def happy_with_continue_as_new(sales: SaleRunner) -> Sale:
+    fake = FakeSale(availability=an_availability(), request=make_request(duration=40))
+    sale = await sales.start(fake, settings=SaleSettings(periods_per_run=2))
+    await sale.result()
+    return sale
+
+
+async def cancelled_while_downloading(sales: SaleRunner) -> Sale:
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.STORE_ON_STORE] = gate = Gate()
+    sale = await sales.start(fake)
+    await sale.held(Activity.STORE_ON_STORE)
+    await sale.signal(SaleSignal.REQUEST_CANCELLED)
+    gate.open()
+    await sale.result()
+    return sale
+
+
+async def ignored_without_availability(sales: SaleRunner) -> Sale:
+    sale = await sales.start(FakeSale(availability=None))
+    await sale.result()
+    return sale
+
+
+SCENARIOS: dict[str, Callable[[SaleRunner], Awaitable[Sale]]] = {
+    "sale_happy_continue_as_new": happy_with_continue_as_new,
+    "sale_cancelled_downloading": cancelled_while_downloading,
+    "sale_ignored_no_availability": ignored_without_availability,
+}
+
+
+def save(name: str, history: WorkflowHistory) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_fresh_history_replays(sales: SaleRunner, name: str) -> None:
+    """Replaying the run just made is deterministic (and records it when asked)."""
+    sale = await SCENARIOS[name](sales)
+    history = await sale.handle.fetch_history()  # the last run after continue-as-new
+    await replayer().replay_workflow(history)
+    if RECORD:
+        save(name, history)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("sale_*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    await replayer().replay_workflow(load(path))
+
+
+def test_histories_are_recorded() -> None:
+    assert {p.stem for p in HISTORIES.glob("sale_*.json")} == set(SCENARIOS)

@@ -1,0 +1,388 @@
+"""ST-* rules, named by ID: each scripts one branch and checks the end, cleanup and collateral.
+
+Collateral decisions (ARCHITECTURE §4, COL-4, Q-6): everything never deposited on chain comes
+back when ignored or errored before fill; after fill exactly what the chain returned.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from sales.api import Activity, ErrorType, SaleSettings, SaleSignal
+from sales.models import Groth16Proof, RequestState, SlotState
+from tests.workflows.conftest import SaleRunner
+from tests.workflows.fakes import HOST, OTHER_HOST, FakeSale, Gate, an_availability
+from workflows.sale_state import StateName
+
+FULL = 300  # collateralPerSlot of the fake request: 3 per byte x 100 bytes
+ON_CHAIN = 250  # currentCollateral the fake chain reports (after a slash, say)
+
+
+@dataclass
+class Case:
+    rule: str
+    script: Callable[[FakeSale], None]
+    end: StateName
+    returned: int | None
+    reprocess: bool = False
+    error: str | None = None
+    closes: int = 1
+    released: bool = True
+    called: list[Activity] = field(default_factory=list)
+    not_called: list[Activity] = field(default_factory=list)
+
+
+def fails(activity: Activity, error: ErrorType) -> Callable[[FakeSale], None]:
+    def script(fake: FakeSale) -> None:
+        fake.fail_with[activity] = error
+
+    return script
+
+
+def setting(**values: object) -> Callable[[FakeSale], None]:
+    def script(fake: FakeSale) -> None:
+        for name, value in values.items():
+            setattr(fake, name, value)
+
+    return script
+
+
+CASES = [
+    Case(
+        "happy path / ST-PAY-1 / ST-FIN-1",
+        setting(),
+        StateName.FINISHED,
+        ON_CHAIN,
+        called=[Activity.STORE_ON_CLEAR, Activity.MARKET_FREE_SLOT],
+    ),
+    Case(
+        "ST-PREP-2",
+        setting(request_known=False),
+        StateName.ERRORED,
+        None,
+        error="request could not be retrieved",
+        closes=0,
+    ),
+    Case(
+        "ST-PREP-3",
+        setting(slot_state=SlotState.Filled, host=OTHER_HOST),
+        StateName.IGNORED,
+        None,
+        closes=0,
+        not_called=[Activity.LEDGER_FIND_AVAILABILITY],
+    ),
+    Case(
+        "ST-PREP-5", setting(availability=None), StateName.IGNORED, None, reprocess=True, closes=0
+    ),
+    Case(
+        "ST-PREP-6 BytesOutOfBounds",
+        fails(Activity.LEDGER_CREATE_RESERVATION, ErrorType.BYTES_OUT_OF_BOUNDS),
+        StateName.IGNORED,
+        None,
+        reprocess=True,
+        closes=0,
+    ),
+    Case(
+        "ST-PREP-6 other error",
+        fails(Activity.LEDGER_CREATE_RESERVATION, ErrorType.LEDGER),
+        StateName.ERRORED,
+        None,
+        closes=0,
+    ),
+    Case(
+        "ST-RESV-1",
+        setting(can_reserve=False),
+        StateName.IGNORED,
+        FULL,
+        not_called=[Activity.MARKET_RESERVE_SLOT],
+    ),
+    Case(
+        "ST-RESV-2 not allowed",
+        fails(Activity.MARKET_RESERVE_SLOT, ErrorType.SLOT_RESERVATION_NOT_ALLOWED),
+        StateName.IGNORED,
+        FULL,
+    ),
+    Case(
+        "ST-RESV-2 market error",
+        fails(Activity.MARKET_RESERVE_SLOT, ErrorType.MARKET),
+        StateName.ERRORED,
+        FULL,
+        called=[Activity.STORE_ON_CLEAR],
+    ),
+    Case(
+        "ST-DL-5",
+        fails(Activity.STORE_ON_STORE, ErrorType.DATA_INVALID),
+        StateName.ERRORED,
+        FULL,
+        not_called=[Activity.PROVER_ON_PROVE],
+    ),
+    Case(
+        "ST-IPRV-4",
+        fails(Activity.PROVER_ON_PROVE, ErrorType.PROVER_FAILED),
+        StateName.ERRORED,
+        FULL,
+        not_called=[Activity.MARKET_FILL_SLOT],
+    ),
+    Case(
+        "ST-FILL-2 mismatch",
+        fails(Activity.MARKET_FILL_SLOT, ErrorType.SLOT_STATE_MISMATCH),
+        StateName.IGNORED,
+        FULL,
+    ),
+    Case(
+        "ST-FILL-2 market error",
+        fails(Activity.MARKET_FILL_SLOT, ErrorType.MARKET),
+        StateName.ERRORED,
+        FULL,
+    ),
+    Case(
+        "ST-FILLED-3",
+        setting(host_after_fill=OTHER_HOST),
+        StateName.ERRORED,
+        None,
+        error="Slot filled by other host",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.rule for c in CASES])
+async def test_state_rule(sales: SaleRunner, case: Case) -> None:
+    fake = FakeSale(availability=an_availability(), current_collateral=ON_CHAIN)
+    case.script(fake)
+    sale = await sales.start(fake)
+    outcome = await sale.result()
+    assert outcome.state == case.end
+    if case.error is not None:
+        assert outcome.error == case.error
+    assert outcome.reprocess == case.reprocess
+    closes = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert len(closes) == case.closes
+    if closes:
+        assert closes[0].returned_collateral == case.returned
+    released = await sale.released()
+    assert len(released) == 1  # SALES-5: exactly once
+    assert released[0].reprocess == case.reprocess
+    assert (released[0].item is not None) == case.reprocess
+    for name in case.called:
+        assert name in fake.names()
+    for name in case.not_called:
+        assert name not in fake.names()
+
+
+@pytest.mark.parametrize(
+    ("rule", "chain_state", "end", "error"),
+    [
+        ("PRV-1 Repair", SlotState.Repair, StateName.ERRORED, "Slot was forcibly freed"),
+        ("PRV-1 Free", SlotState.Free, StateName.ERRORED, "Slot is not in Filled state"),
+        ("PRV-1 Paid", SlotState.Paid, StateName.ERRORED, "Slot is not in Filled state"),
+        ("PRV-1 Finished", SlotState.Finished, StateName.FINISHED, None),
+    ],
+)
+async def test_proving_loop_reacts_to_slot_state(
+    sales: SaleRunner, rule: str, chain_state: SlotState, end: StateName, error: str | None
+) -> None:
+    """PRV-1 branches: Finished → Payout; Repair/Free/Paid → Errored, no collateral back."""
+    gate = Gate(skip=1)
+    fake = FakeSale(availability=an_availability(), finish_at=2**40)
+    fake.gates[Activity.PROVER_ON_PROVE] = gate
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    fake.slot_state = chain_state
+    gate.open()
+    outcome = await sale.result()
+    assert outcome.state == end
+    if error:
+        assert outcome.error is not None and outcome.error.startswith(error)
+        [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+        assert close.returned_collateral is None  # deposited on chain: nothing comes back
+
+
+async def test_prv1_cancelled_slot_waits_for_the_event(sales: SaleRunner) -> None:
+    """PRV-1: Cancelled on chain does nothing until the event; then ST-CAN-1 frees and returns."""
+    gate = Gate(skip=1)
+    fake = FakeSale(availability=an_availability(), finish_at=2**40, current_collateral=ON_CHAIN)
+    fake.gates[Activity.PROVER_ON_PROVE] = gate
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    fake.slot_state = SlotState.Cancelled
+    gate.open()
+    reads = len(fake.payloads(Activity.MARKET_PROVING_STATUS))
+
+    async def another_period() -> bool:
+        return len(fake.payloads(Activity.MARKET_PROVING_STATUS)) > reads + 1
+
+    from tests.workflows.conftest import eventually
+
+    await eventually(another_period, env=sale.env)
+    assert await sale.state() == StateName.PROVING
+    await sale.signal(SaleSignal.REQUEST_CANCELLED)
+    outcome = await sale.result()
+    assert outcome.state == StateName.CANCELLED
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral == ON_CHAIN  # ST-CAN-1: what the chain returns
+
+
+async def test_prv2_prover_failure_skips_the_period(sales: SaleRunner) -> None:
+    """PRV-2: no submission when the prover fails; the loop goes on to Payout."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    fake.prover_fails = True
+    gate.open()
+    outcome = await sale.result()
+    assert outcome.state == StateName.FINISHED
+    assert outcome.proofs_submitted == 0
+    assert outcome.periods >= 2
+
+
+async def test_st_sim_1_every_third_proof_is_invalid(sales: SaleRunner) -> None:
+    """ST-SIM-1: N = 3 over 6 rounds submits [p, p, 0, p, p, 0]; ProofInvalid is swallowed."""
+    fake = FakeSale(availability=an_availability())
+    fake.request = fake.request.model_copy(
+        update={"ask": fake.request.ask.model_copy(update={"duration": 65})}
+    )
+    sale = await sales.start(fake, settings=SaleSettings(simulate_proof_failures=3))
+    outcome = await sale.result()
+    assert outcome.state == StateName.FINISHED
+    submitted = [
+        s.proof == Groth16Proof.zero() for s in fake.payloads(Activity.MARKET_SUBMIT_PROOF)
+    ]
+    assert submitted[:6] == [False, False, True, False, False, True]
+
+
+async def test_st_iprv_3_waits_while_the_pointer_is_about_to_wrap(sales: SaleRunner) -> None:
+    """ST-IPRV-2/3 (downtime 64): pointer 250 waits another period, pointer 100 proceeds."""
+    fake = FakeSale(availability=an_availability(), pointers=[0, 250, 100])
+    sale = await sales.start(fake)
+    outcome = await sale.result()
+    assert outcome.state == StateName.FINISHED
+    names = fake.names()
+    first_prove = names.index(Activity.PROVER_ON_PROVE)
+    assert names[:first_prove].count(Activity.MARKET_PROVING_STATUS) == 3
+
+
+async def test_st_filled_2_expiry_update_and_release_at_filled(sales: SaleRunner) -> None:
+    """ST-FILLED-2 / SALES-5: onSale, onExpiryUpdate(request end), queue released at Filled."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    released = await sale.released()
+    assert len(released) == 1 and not released[0].reprocess  # worker freed before proving ends
+    [update] = fake.payloads(Activity.STORE_ON_EXPIRY_UPDATE)
+    assert update.expiry == fake.request_end
+    assert Activity.STORE_ON_SALE in fake.names()
+    gate.open()
+    await sale.result()
+    assert len(await sale.released()) == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "chain_state", "host", "end", "next_call"),
+    [
+        ("ST-UNK-2 Free", SlotState.Free, None, StateName.ERRORED, None),
+        (
+            "ST-UNK-2 Filled",
+            SlotState.Filled,
+            HOST,
+            StateName.FINISHED,
+            Activity.MARKET_SUBMIT_PROOF,
+        ),
+        (
+            "ST-UNK-2 Finished",
+            SlotState.Finished,
+            HOST,
+            StateName.FINISHED,
+            Activity.MARKET_FREE_SLOT,
+        ),
+        ("ST-UNK-2 Paid", SlotState.Paid, HOST, StateName.FINISHED, None),
+        ("ST-UNK-2 Failed", SlotState.Failed, HOST, StateName.ERRORED, Activity.MARKET_FREE_SLOT),
+        (
+            "ST-UNK-2 Cancelled",
+            SlotState.Cancelled,
+            HOST,
+            StateName.CANCELLED,
+            Activity.MARKET_FREE_SLOT,
+        ),
+        ("ST-UNK-2 Repair", SlotState.Repair, OTHER_HOST, StateName.ERRORED, None),
+    ],
+)
+async def test_recovery_entry_maps_the_chain_state(
+    sales: SaleRunner,
+    rule: str,
+    chain_state: SlotState,
+    host: str | None,
+    end: StateName,
+    next_call: Activity | None,
+) -> None:
+    fake = FakeSale(slot_state=chain_state, host=host, request_state=RequestState.Started)
+    sale = await sales.start(fake, recovery=True, with_item=False, queue=False)
+    outcome = await sale.result()
+    assert outcome.state == end
+    if next_call is not None:
+        assert next_call in fake.names()
+    if chain_state == SlotState.Paid:
+        assert Activity.MARKET_FREE_SLOT not in fake.names()
+
+
+async def test_st_can_1_before_fill_returns_the_undeposited_collateral(sales: SaleRunner) -> None:
+    """ST-CAN-1 + Q-6 decision: cancelled before fill → no freeSlot, full collateral back."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.STORE_ON_STORE] = gate = Gate()
+    sale = await sales.start(fake)
+    await sale.held(Activity.STORE_ON_STORE)
+    await sale.signal(SaleSignal.REQUEST_CANCELLED)
+    gate.open()
+    outcome = await sale.result()
+    assert outcome.state == StateName.CANCELLED
+    assert Activity.MARKET_FREE_SLOT not in fake.names()
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral == FULL
+    assert Activity.STORE_ON_CLEAR in fake.names()  # ST-CAN-2
+
+
+async def test_fill_succeeding_while_cancel_arrives_frees_the_slot(sales: SaleRunner) -> None:
+    """A shielded fill completes before the event applies: Cancelled frees our slot (ST-CAN-1)."""
+    fake = FakeSale(availability=an_availability(), current_collateral=ON_CHAIN)
+    fake.gates[Activity.MARKET_FILL_SLOT] = gate = Gate()
+    sale = await sales.start(fake)
+    await sale.held(Activity.MARKET_FILL_SLOT)
+    await sale.signal(SaleSignal.REQUEST_CANCELLED)
+    assert await sale.state() == StateName.FILLING
+    gate.open()
+    outcome = await sale.result()
+    assert outcome.state == StateName.CANCELLED
+    assert Activity.MARKET_FREE_SLOT in fake.names()
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral == ON_CHAIN
+
+
+async def test_st_fail_1_after_fill_frees_and_returns_nothing(sales: SaleRunner) -> None:
+    """ST-FAIL-1: freeSlot, then Errored('Sale failed'); the collateral is lost."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    await sale.signal(SaleSignal.REQUEST_FAILED)
+    gate.open()
+    outcome = await sale.result()
+    assert (outcome.state, outcome.error) == (StateName.ERRORED, "Sale failed")
+    assert Activity.MARKET_FREE_SLOT in fake.names()
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral is None
+
+
+async def test_availability_saved_notice_reaches_the_queue(sales: SaleRunner) -> None:
+    """SALES-14 / Q-10: the close's committed notice is forwarded to the queue."""
+    from sales.api import AvailabilitySaved
+
+    fake = FakeSale(availability=None)
+    fake.availability = an_availability()
+    fake.can_reserve = False
+    notice = AvailabilitySaved(availability_id=fake.availability.id, enabled=True)
+    fake.saved_notice = notice
+    sale = await sales.start(fake)
+    await sale.result()
+    assert await sale.saved() == [notice]
