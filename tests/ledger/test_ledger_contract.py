@@ -10,6 +10,7 @@ from ledger.api import (
     AvailabilityPatch,
     BytesOutOfBoundsError,
     InvalidInputError,
+    LedgerError,
     NotExistsError,
     QuotaNotEnoughError,
     UntilOutOfBoundsError,
@@ -562,7 +563,8 @@ def test_error_type_maps_business_errors_to_activity_error_types():
     assert error_type(UntilOutOfBoundsError()) == ErrorType.UNTIL_OUT_OF_BOUNDS
     assert error_type(QuotaNotEnoughError()) == ErrorType.QUOTA_NOT_ENOUGH
     assert error_type(ArithmeticRangeError()) == ErrorType.ARITHMETIC_RANGE
-    assert error_type(InvalidInputError()) == ErrorType.DATA_INVALID
+    assert error_type(InvalidInputError()) == ErrorType.LEDGER
+    assert error_type(LedgerError()) == ErrorType.LEDGER
     assert error_type(ConnectionError()) is None
 
 
