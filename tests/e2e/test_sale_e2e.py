@@ -132,10 +132,11 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
         e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=3
     )
 
-    async def one_is_proving() -> bool:
-        return "Proving" in (await sale_states(e2e_client, request.id)).values()
+    async def all_proving() -> bool:
+        states = await sale_states(e2e_client, request.id)
+        return len(states) == 3 and set(states.values()) == {"Proving"}
 
-    await poll(one_is_proving, 240, "a sale to reach Proving")
+    await poll(all_proving, 240, "every sale to reach Proving")
     assert e2e.worker is not None
     e2e.worker.kill()  # SIGKILL mid-proving: no cleanup, no graceful shutdown
     e2e.start_worker()
