@@ -80,14 +80,24 @@ async def logs_of(e2e: E2EStack, event: str) -> list[Log]:
         found.append(
             Log(id="0x" + bytes(raw_id).hex(), slot_index=index, timestamp=block["timestamp"])
         )
+    await w3.provider.disconnect()
     return found
 
 
-async def host_balance(e2e: E2EStack) -> int:
+def host_market(e2e: E2EStack) -> OnChainClient:
     market = OnChainClient.connect(
         e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.host.private_key
     )
-    return await market.token_balance()  # type: ignore[attr-defined, no-any-return]
+    assert isinstance(market, OnChainClient)
+    return market
+
+
+async def host_balance(e2e: E2EStack) -> int:
+    market = host_market(e2e)
+    try:
+        return await market.token_balance()
+    finally:
+        await market.close()
 
 
 async def availability_now(e2e: E2EStack, availability_id: str) -> Availability:
@@ -158,9 +168,9 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
         periods = {p.timestamp // period for p in proofs if p.id == sid}
         assert len(periods) >= 3, f"slot {index} proved in {len(periods)} periods"
 
-    ends_at = await OnChainClient.connect(
-        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.host.private_key
-    ).request_end(request.id)
+    market = host_market(e2e)
+    ends_at = await market.request_end(request.id)
+    await market.close()
     payout = sum((ends_at - log.timestamp) * request.ask.price_per_slot_per_second for log in mine)
     assert await host_balance(e2e) - balance_before == payout, "payout in, collateral back"
 
@@ -172,3 +182,60 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
         assert await ledger.list_reservations() == []
     finally:
         await ledger.close()
+
+
+async def test_an_unfilled_request_expires_and_the_host_gets_everything_back(
+    e2e: E2EStack, e2e_client: Client
+) -> None:
+    """EXP-2, ST-CAN-1/2: expiry with the request still New → Cancelled on chain → this host
+    frees its slot (partial payout up to expiry, collateral back) and the ledger is restored."""
+    from ledger.api import AvailabilityPatch
+
+    settings = e2e.settings
+    ledger = await PostgresLedger.connect(settings.database_url)
+    try:
+        for existing in await ledger.list_availabilities():  # room for exactly one slot below
+            await ledger.update_availability(existing.id, AvailabilityPatch(enabled=False))
+        saved = await ledger.create_availability(
+            NewAvailability(
+                total_size=30_000,
+                duration=3600,
+                min_price_per_byte_per_second=1,
+                total_collateral=30_000,
+            )
+        )
+    finally:
+        await ledger.close()
+    start = saved.availability
+    if e2e.worker is None or not e2e.worker.alive():
+        e2e.start_worker()
+    balance_before = await host_balance(e2e)
+    request = await post_request(
+        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=2
+    )
+    assert request.ask.slot_size * 2 > start.total_size >= request.ask.slot_size
+
+    async def one_cancelled() -> bool:
+        return "Cancelled" in (await sale_states(e2e_client, request.id)).values()
+
+    await poll(one_cancelled, request.expiry + 150, "the filled slot's sale to cancel")
+    mine = [log for log in await logs_of(e2e, "SlotFilled") if log.id == request.id]
+    assert len(mine) == 1, "this host filled one slot; the request never started"
+    market = host_market(e2e)
+    expires_at = await market.request_expires_at(request.id)
+    await market.close()
+    partial = (expires_at - mine[0].timestamp) * request.ask.price_per_slot_per_second
+
+    async def paid_out() -> bool:
+        return await host_balance(e2e) - balance_before == partial
+
+    await poll(paid_out, 60, "the partial payout and collateral to arrive")
+
+    async def restored() -> bool:
+        now = await availability_now(e2e, start.id)
+        return (
+            now.free_size == start.free_size
+            and now.total_remaining_collateral == start.total_remaining_collateral
+        )
+
+    await poll(restored, 180, "the availability to get its bytes and collateral back")
