@@ -83,6 +83,7 @@ WATCH_POLL_MAX = 60
 """AGENT-5 polls every second while the request is still New; we back off to this cap."""
 
 POINTER_WRAP = 256
+ENDED_REQUESTS = (RequestState.Cancelled, RequestState.Failed, RequestState.Finished)
 MAX_STALE_PROOFS = 3
 """How often a fill refused for a stale initial proof is proven again before the sale errs."""
 """ST-IPRV-3: the challenge pointer runs over 256 values."""
@@ -473,6 +474,10 @@ class SlotSaleWorkflow:
         status = await self._slot_status()
         self._subscribe()
         if status.slot_state not in (SlotState.Free, SlotState.Repair):
+            return ignored(reprocess=False)
+        if status.request_state in ENDED_REQUESTS:
+            # Beyond ST-PREP-3: an ended request's slot still reads Free, but fillSlot would
+            # revert (SlotNotFree); don't reserve, download and prove for nothing, nor retry.
             return ignored(reprocess=False)
         ask = request.ask
         lookup = await self._call(

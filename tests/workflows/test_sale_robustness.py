@@ -1,4 +1,4 @@
-"""Beyond ST-FILL-2: a fill refused because the initial proof went stale is proven again.
+"""Beyond ST-FILL-2 and ST-PREP-3: stale initial proofs are proven again; ended requests skipped.
 
 Proving can outlast a period (or meet a pointer wrap), after which the chain's challenge differs
 from the one proven and fillSlot reverts with Proofs_InvalidProof. Nothing was deposited, so the
@@ -55,3 +55,15 @@ async def test_a_proof_the_chain_keeps_refusing_ends_in_errored_with_collateral_
     assert fake.names().count(Activity.MARKET_FILL_SLOT) == MAX_STALE_PROOFS + 1
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
     assert close.returned_collateral == FULL, "never deposited, so all of it comes back"
+
+
+async def test_a_slot_of_an_ended_request_is_ignored_before_reserving(sales: SaleRunner) -> None:
+    """Beyond ST-PREP-3: a cancelled request's slot reads Free but can never be filled."""
+    from sales.models import RequestState
+
+    fake = FakeSale(availability=an_availability())
+    fake.request_state = RequestState.Cancelled
+    outcome = await (await sales.start(fake)).result()
+    assert outcome.state == StateName.IGNORED and not outcome.reprocess
+    assert Activity.LEDGER_CREATE_RESERVATION not in fake.names()
+    assert Activity.STORE_ON_STORE not in fake.names()
