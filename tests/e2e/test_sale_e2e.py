@@ -108,6 +108,24 @@ async def availability_now(e2e: E2EStack, availability_id: str) -> Availability:
         await ledger.close()
 
 
+async def ensure_service(e2e: E2EStack, client: Client) -> None:
+    """Queue, follower and reconciliation for this host (idempotent: running ones are kept)."""
+    await start_service(
+        client,
+        e2e.settings,
+        {
+            "max_workers": 3,
+            "max_size": 128,
+            "simulate_proof_failures": 0,
+            "dispersal_initial_bits": 256,
+            "dispersal_window_percent": 50,
+            "start_block": e2e.deployment.block_number,
+            "confirmations": 1,
+            "reconcile_every": 3600,
+        },
+    )
+
+
 async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
     e2e: E2EStack, e2e_client: Client
 ) -> None:
@@ -124,20 +142,7 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
     await ledger.close()
     start = saved.availability
     balance_before = await host_balance(e2e)
-    await start_service(
-        e2e_client,
-        settings,
-        {
-            "max_workers": 3,
-            "max_size": 128,
-            "simulate_proof_failures": 0,
-            "dispersal_initial_bits": 256,
-            "dispersal_window_percent": 50,
-            "start_block": e2e.deployment.block_number,
-            "confirmations": 1,
-            "reconcile_every": 3600,
-        },
-    )
+    await ensure_service(e2e, e2e_client)
     request: StorageRequest = await post_request(
         e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=3
     )
@@ -209,6 +214,7 @@ async def test_an_unfilled_request_expires_and_the_host_gets_everything_back(
     start = saved.availability
     if e2e.worker is None or not e2e.worker.alive():
         e2e.start_worker()
+    await ensure_service(e2e, e2e_client)
     balance_before = await host_balance(e2e)
     request = await post_request(
         e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=2
