@@ -42,13 +42,10 @@ from chain.nonce import NonceManager
 from sales.hexbytes import ZERO_ADDRESS, to_bytes, to_hex
 from sales.ids import REQUEST_ABI_TYPE, slot_id
 from sales.models import (
-    CollateralConfig,
     Groth16Proof,
     MarketplaceConfig,
-    ProofConfig,
     RequestState,
     Slot,
-    SlotReservationsConfig,
     SlotState,
     StorageAsk,
     StorageContent,
@@ -152,27 +149,6 @@ def request_from_abi(value: Sequence[Any]) -> StorageRequest:
     )
 
 
-def config_from_abi(value: Sequence[Any]) -> MarketplaceConfig:
-    collateral, proofs, reservations, limit = value
-    return MarketplaceConfig(
-        collateral=CollateralConfig(
-            repair_reward_percentage=collateral[0],
-            max_number_of_slashes=collateral[1],
-            slash_percentage=collateral[2],
-            validator_reward_percentage=collateral[3],
-        ),
-        proofs=ProofConfig(
-            period=proofs[0],
-            timeout=proofs[1],
-            downtime=proofs[2],
-            downtime_product=proofs[3],
-            zkey_hash=proofs[4],
-        ),
-        reservations=SlotReservationsConfig(max_reservations=reservations[0]),
-        request_duration_limit=limit,
-    )
-
-
 class OnChainMarket:
     """The host's market over one RPC endpoint, one marketplace and one signing key."""
 
@@ -236,7 +212,7 @@ class OnChainMarket:
         """MKT-8: fetched once, then served from memory (the contract's config is immutable)."""
         if self._config is None:
             (raw,) = await self._view("configuration", [])
-            self._config = config_from_abi(raw)
+            self._config = MarketplaceConfig.from_abi(raw)
         return self._config
 
     async def token(self) -> str:
@@ -637,6 +613,5 @@ __all__ = [
     "ChainUnavailableError",
     "OnChainMarket",
     "RevertError",
-    "config_from_abi",
     "request_from_abi",
 ]
