@@ -78,7 +78,10 @@ class Resources:
 
         s = self.settings
         return StoreConfig(
-            data_dir=Path(s.data_dir), quota_bytes=s.quota_bytes, source_url=s.data_url
+            data_dir=Path(s.data_dir),
+            quota_bytes=s.quota_bytes,
+            source_url=s.data_url,
+            batch_bytes=s.download_batch_bytes,
         )
 
     async def close(self) -> None:

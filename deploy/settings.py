@@ -24,6 +24,8 @@ class HostSettings(BaseModel):
     data_url: str = ""
     data_dir: str = ".stack/host-data"
     quota_bytes: int = 20 * 2**30
+    download_batch_bytes: int = 1 << 20
+    """onStore writes, releases and heartbeats per batch of this size."""
     """The host store's size: availabilities draw from it (RES-5) and downloads fill it."""
     proving_concurrency: int = 1
     chain_tx_concurrency: int = 1
@@ -65,6 +67,7 @@ class HostSettings(BaseModel):
             "data_url": "SALES_DATA_URL",
             "data_dir": "SALES_DATA_DIR",
             "quota_bytes": "SALES_QUOTA_BYTES",
+            "download_batch_bytes": "SALES_DOWNLOAD_BATCH_BYTES",
             "proving_concurrency": "SALES_PROVING_CONCURRENCY",
             "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
             "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",

@@ -52,7 +52,7 @@ STORE = CallOptions(
     None,
     timedelta(hours=24),
     _retry(5, 300, 5),
-    timedelta(seconds=60),
+    timedelta(seconds=30),
     ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 """The download heartbeats per batch; a cancel waits until it stopped releasing bytes."""

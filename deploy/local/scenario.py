@@ -77,17 +77,15 @@ class ManagedProcess(BaseModel):
             wait_until(lambda: not self.alive(), 10, f"pid {self.pid} to die")
 
 
-def start_data_server(data_dir: Path, log_path: Path) -> tuple[ManagedProcess, str]:
+def start_data_server(
+    data_dir: Path, log_path: Path, rate: int | None = None
+) -> tuple[ManagedProcess, str]:
+    """The Codex-compatible data server; ``rate`` (bytes/s) slows streams down for tests."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "store.server",
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "store.server", "--data-dir", str(data_dir)]
+    command += ["--port", str(port)]
+    if rate is not None:
+        command += ["--rate", str(rate)]
     pid = spawn(command, log_path)
     process = ManagedProcess(pid=pid, needle="store.server")
     url = f"http://127.0.0.1:{port}"

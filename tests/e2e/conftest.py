@@ -56,7 +56,11 @@ def e2e(
     try:
         roles = Roles.default()
         deployment = deploy(anvil.rpc_url, roles)
-        data_server, data_url = start_data_server(logs / "source", logs / "data-server.log")
+        # 4 KB/s with 4 KiB batches: a slot downloads in seconds, slowly enough to SIGKILL
+        # the worker in the middle of it.
+        data_server, data_url = start_data_server(
+            logs / "source", logs / "data-server.log", rate=4_000
+        )
         server, info = postgres_server
         dsn = server.create_database(info, f"e2e_{uuid.uuid4().hex[:12]}")
         environment = {
@@ -70,6 +74,9 @@ def e2e(
             "SALES_DATA_DIR": str(logs / "host-data"),
             "SALES_QUOTA_BYTES": str(64 * 2**20),
             "SALES_GRACEFUL_SHUTDOWN": "5",
+            "SALES_DOWNLOAD_BATCH_BYTES": "4096",
+            "SALES_PROVING_CONCURRENCY": "2",
+            "PROVER_CONCURRENCY": "2",
             "SALES_STACK_DIR": str(logs / "no-stack"),  # never the developer's .stack/
         }
         stack = E2EStack(

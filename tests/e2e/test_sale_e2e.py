@@ -3,8 +3,8 @@ marketplace with real Groth16 proofs, the data server, and worker.py in its own 
 
 One request of three slots is sold by this host: reserve, download, initial proof, fill, proofs
 every period, finish, payout, and the ledger back to its starting figures. The worker is
-SIGKILLed mid-proving and replaced; the sale still completes with no double fill, no leaked
-byte or token.
+SIGKILLed mid-download and again mid-proving, each time replaced; the sale still completes with
+no double fill, no byte released twice, no leaked byte or token.
 """
 
 import asyncio
@@ -144,15 +144,28 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
     balance_before = await host_balance(e2e)
     await ensure_service(e2e, e2e_client)
     request: StorageRequest = await post_request(
-        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=3
+        e2e.anvil.rpc_url,
+        e2e.deployment.marketplace,
+        e2e.roles.client,
+        e2e.data_url,
+        slots=3,
+        expiry=150,  # room for two crashes before every slot must be filled
+        duration=240,
     )
+
+    async def one_downloading() -> bool:
+        return "Downloading" in (await sale_states(e2e_client, request.id)).values()
+
+    await poll(one_downloading, 120, "a sale to be downloading")
+    assert e2e.worker is not None
+    e2e.worker.kill()  # SIGKILL mid-download: onStore resumes from its heartbeat elsewhere
+    e2e.start_worker()
 
     async def all_proving() -> bool:
         states = await sale_states(e2e_client, request.id)
         return len(states) == 3 and set(states.values()) == {"Proving"}
 
     await poll(all_proving, 240, "every sale to reach Proving")
-    assert e2e.worker is not None
     e2e.worker.kill()  # SIGKILL mid-proving: no cleanup, no graceful shutdown
     e2e.start_worker()
 
