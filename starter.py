@@ -188,11 +188,11 @@ async def start_service(
     from temporalio.client import (
         Schedule,
         ScheduleActionStartWorkflow,
+        ScheduleAlreadyRunningError,
         ScheduleIntervalSpec,
         ScheduleSpec,
     )
     from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.service import RPCError
 
     from sales.api import SALES_TASK_QUEUE, SLOT_QUEUE_WORKFLOW, SaleSettings
     from sales.dispersal import DispersalWindow
@@ -248,7 +248,7 @@ async def start_service(
         task_queue=SALES_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    try:
+    with contextlib.suppress(ScheduleAlreadyRunningError):  # started before: keep it
         await client.create_schedule(
             reconcile_id,
             Schedule(
@@ -262,9 +262,6 @@ async def start_service(
                 ),
             ),
         )
-    except RPCError as error:
-        if "already" not in str(error).lower():
-            raise
     return {"queue": queue_id, "follower": follower_id, "reconcile schedule": reconcile_id}
 
 

@@ -1,9 +1,12 @@
 """The operator CLI: clear errors for bad input, availabilities on a real PostgreSQL."""
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 import starter
 
@@ -70,3 +73,37 @@ def test_updating_an_unknown_availability_is_refused(
     monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
     code, _, err = run(["availability", "update", "0x" + "ab" * 32, "--enable"], capsys)
     assert code == 2 and "not" in err.lower()
+
+
+async def test_service_start_is_idempotent_and_stop_ends_it(temporal_client: Client) -> None:
+    """Starting twice keeps the running queue, follower and schedule (a re-run of the demo or
+    of `service start` must not fail or duplicate them); stop ends the queue."""
+    from deploy.local.anvil import dev_accounts
+    from deploy.settings import HostSettings
+    from sales.api import queue_workflow_id
+
+    key = dev_accounts()[5].private_key
+    settings = HostSettings.from_env({"SALES_SIGNER_KEY": key})
+    options = {
+        "max_workers": 1,
+        "max_size": 4,
+        "simulate_proof_failures": 0,
+        "dispersal_initial_bits": 256,
+        "dispersal_window_percent": 50,
+        "start_block": 0,
+        "confirmations": 1,
+        "reconcile_every": 3600,
+    }
+    first = await starter.start_service(temporal_client, settings, options)
+    queue = temporal_client.get_workflow_handle(queue_workflow_id(settings.host_address))
+    run = (await queue.describe()).run_id
+    again = await starter.start_service(temporal_client, settings, options)
+    assert again == first and (await queue.describe()).run_id == run
+    await starter.stop_service(temporal_client, settings)
+    assert (await queue.result()).items == [], "the queue workflow completed on stop"
+    with pytest.raises(RPCError):
+        await temporal_client.get_schedule_handle(first["reconcile schedule"]).describe()
+    follower = temporal_client.get_workflow_handle(first["follower"])
+    for handle in (queue, follower):
+        with contextlib.suppress(RPCError):
+            await handle.terminate("test over")

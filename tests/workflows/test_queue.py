@@ -14,7 +14,7 @@ from contextvars import ContextVar
 import pytest
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -82,8 +82,18 @@ def running_indices(status: QueueStatus) -> list[int]:
 
 
 async def end_sale(client: Client, status: QueueStatus, index: int, end: FakeEnd) -> None:
+    """Tell one running fake sale how to end; the queue may list it a moment before its start
+    is confirmed, so a not-found answer is retried until a deadline."""
     held = next(r for r in status.running if r.item.slot_index == index)
-    await client.get_workflow_handle(held.workflow_id).signal(FakeSale.end, end)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            await client.get_workflow_handle(held.workflow_id).signal(FakeSale.end, end)
+            return
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
