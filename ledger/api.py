@@ -8,7 +8,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from sales.api import AvailabilitySaved
+from sales.api import AvailabilitySaved, ErrorType
+from sales.errors import ArithmeticRangeError
 from sales.models import Availability, Reservation
 
 
@@ -122,3 +123,26 @@ class Ledger(Protocol):
     async def available_quota(self) -> int:
         """RES-5: bytes of the host store's quota not yet promised to an availability."""
         ...
+
+
+def error_type(exc: BaseException) -> ErrorType | None:
+    """The non-retryable ApplicationError type for a ledger business error, None otherwise.
+
+    None means "not a business error" (e.g. a lost connection): the activity lets Temporal
+    retry it, which every ledger operation tolerates (idempotent under its key).
+    InvalidInputError maps to DATA_INVALID until sales.api.ErrorType grows an INVALID_INPUT.
+    """
+    for kind, mapped in _ERROR_TYPES:
+        if isinstance(exc, kind):
+            return mapped
+    return None
+
+
+_ERROR_TYPES: tuple[tuple[type[BaseException], ErrorType], ...] = (
+    (NotExistsError, ErrorType.NOT_EXISTS),
+    (BytesOutOfBoundsError, ErrorType.BYTES_OUT_OF_BOUNDS),
+    (UntilOutOfBoundsError, ErrorType.UNTIL_OUT_OF_BOUNDS),
+    (QuotaNotEnoughError, ErrorType.QUOTA_NOT_ENOUGH),
+    (ArithmeticRangeError, ErrorType.ARITHMETIC_RANGE),
+    (InvalidInputError, ErrorType.DATA_INVALID),
+)

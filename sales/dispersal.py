@@ -7,10 +7,10 @@ same integer formula in ``canReserveSlot`` when the window is on; a shared vecto
 two agree (tests/sales/test_dispersal.py, tests/chain).
 """
 
-from eth_hash.auto import keccak
 from pydantic import BaseModel, ConfigDict, Field
 
 from sales.hexbytes import to_bytes
+from sales.keccak import keccak256
 
 FULL_BITS = 256
 
@@ -34,7 +34,7 @@ class DispersalWindow(BaseModel):
 
 def host_key(host_address: str) -> int:
     """uint256(keccak256(abi.encodePacked(address))): keccak over the 20 address bytes."""
-    return int.from_bytes(keccak(to_bytes(host_address)), "big")
+    return int.from_bytes(keccak256(to_bytes(host_address)), "big")
 
 
 def distance(slot_id: str, host_address: str) -> int:

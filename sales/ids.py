@@ -3,9 +3,9 @@
 from typing import TYPE_CHECKING
 
 from eth_abi.abi import encode
-from eth_hash.auto import keccak
 
 from sales.hexbytes import to_bytes, to_hex
+from sales.keccak import keccak256
 
 if TYPE_CHECKING:
     from sales.models import StorageRequest
@@ -41,9 +41,9 @@ def encode_request(request: "StorageRequest") -> bytes:
 
 
 def request_id(request: "StorageRequest") -> str:
-    return to_hex(keccak(encode_request(request)))
+    return to_hex(keccak256(encode_request(request)))
 
 
 def slot_id(request_id_hex: str, slot_index: int) -> str:
     """keccak256(abi.encode(bytes32 requestId, uint64 slotIndex))."""
-    return to_hex(keccak(encode(["bytes32", "uint64"], [to_bytes(request_id_hex), slot_index])))
+    return to_hex(keccak256(to_bytes(request_id_hex) + slot_index.to_bytes(32, "big")))

@@ -4,7 +4,9 @@ Field order follows the contract's ABI tuples. Every integer is range-checked by
 hostile on-chain value is rejected at the boundary instead of wrapping later.
 """
 
+from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -237,3 +239,40 @@ class MarketplaceConfig(Frozen):
     proofs: ProofConfig
     reservations: SlotReservationsConfig
     request_duration_limit: Uint64
+
+    def to_abi(self) -> tuple[object, ...]:
+        """The constructor's tuple ((u8,u8,u8,u8),(u64,u64,u8,u8,string),(u8),u64)."""
+        c, p = self.collateral, self.proofs
+        return (
+            (
+                c.repair_reward_percentage,
+                c.max_number_of_slashes,
+                c.slash_percentage,
+                c.validator_reward_percentage,
+            ),
+            (p.period, p.timeout, p.downtime, p.downtime_product, p.zkey_hash),
+            (self.reservations.max_reservations,),
+            self.request_duration_limit,
+        )
+
+    @classmethod
+    def from_abi(cls, value: Sequence[Any]) -> "MarketplaceConfig":
+        """Parse the tuple `configuration()` returns."""
+        collateral, proofs, reservations, limit = value
+        return cls(
+            collateral=CollateralConfig(
+                repair_reward_percentage=collateral[0],
+                max_number_of_slashes=collateral[1],
+                slash_percentage=collateral[2],
+                validator_reward_percentage=collateral[3],
+            ),
+            proofs=ProofConfig(
+                period=proofs[0],
+                timeout=proofs[1],
+                downtime=proofs[2],
+                downtime_product=proofs[3],
+                zkey_hash=proofs[4],
+            ),
+            reservations=SlotReservationsConfig(max_reservations=reservations[0]),
+            request_duration_limit=limit,
+        )

@@ -1,10 +1,21 @@
-"""Deterministic Temporal workflows. `ALL_WORKFLOWS` is what a `sales` worker registers.
+"""Deterministic Temporal workflows. `ALL_WORKFLOWS` is what a `sales` worker registers."""
 
-The lead appends the queue and reconcile workflows here when they land.
-"""
-
+from workflows.follower import ChainFollowerWorkflow
+from workflows.queue import SlotQueueWorkflow
+from workflows.reconcile import ReconcileWorkflow
 from workflows.sale import SlotSaleWorkflow
 
-ALL_WORKFLOWS: list[type] = [SlotSaleWorkflow]
+ALL_WORKFLOWS: list[type] = [
+    SlotSaleWorkflow,
+    SlotQueueWorkflow,
+    ChainFollowerWorkflow,
+    ReconcileWorkflow,
+]
 
-__all__ = ["ALL_WORKFLOWS", "SlotSaleWorkflow"]
+__all__ = [
+    "ALL_WORKFLOWS",
+    "ChainFollowerWorkflow",
+    "ReconcileWorkflow",
+    "SlotQueueWorkflow",
+    "SlotSaleWorkflow",
+]

@@ -1,0 +1,69 @@
+"""Temporal activity onProve on the `proving` task queue (ST-IPRV-4, ST-PRV).
+
+The prover is injected (proofs.prover.StorageProver, backend chosen by PROVER_BACKEND); this
+class only reads the stored slot and maps errors. CPU work runs in a subprocess or a thread, so
+the worker's event loop stays free; bound parallel proofs with the backend's semaphore and the
+worker's max_concurrent_activities. The proving worker must see the same data directory as the
+worker that ran onStore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from proofs.prover import (
+    ProofVerificationError,
+    ProverConfig,
+    ProverError,
+    SlotNotProvableError,
+    StorageProver,
+    WitnessError,
+)
+from sales.api import Activity, ErrorType, OnProveInput
+from sales.models import Groth16Proof
+from store.blockstore import BlockStore
+from store.config import StoreConfig
+from store.errors import SlotNotFoundError
+
+
+class ProverActivities:
+    def __init__(self, store: BlockStore, prover: StorageProver) -> None:
+        self.store, self.prover = store, prover
+
+    @classmethod
+    def from_env(cls) -> ProverActivities:
+        """Worker wiring from STORE_* and PROVER_* variables (store/config.py, proofs/prover.py).
+
+        Give the proving worker max_concurrent_activities = PROVER_CONCURRENCY.
+        """
+        return cls(
+            StoreConfig.from_env().block_store(), StorageProver.from_config(ProverConfig.from_env())
+        )
+
+    @activity.defn(name=Activity.PROVER_ON_PROVE)
+    async def on_prove(self, inp: OnProveInput) -> Groth16Proof:
+        slot, key = inp.slot, inp.slot.id.removeprefix("0x")
+        try:
+            meta = self.store.require_meta(key)
+            if not meta.complete or meta.slot_roots is None:
+                raise SlotNotProvableError(f"slot {key} is not stored completely and verified")
+            if meta.merkle_root != slot.request.content.merkle_root:
+                raise SlotNotProvableError(f"slot {key} holds data of another merkle root")
+            data = await asyncio.to_thread(self.store.read_slot, key)
+            proof = await self.prover.prove(
+                data,
+                slot.slot_index,
+                [int(r) for r in meta.slot_roots],
+                bytes.fromhex(meta.merkle_root.removeprefix("0x")),
+                bytes.fromhex(inp.challenge.removeprefix("0x")),
+            )
+        except (SlotNotFoundError, SlotNotProvableError, WitnessError) as e:
+            raise ApplicationError(str(e), type=ErrorType.DATA_INVALID, non_retryable=True) from e
+        except ProofVerificationError as e:
+            raise ApplicationError(str(e), type=ErrorType.PROVER_FAILED, non_retryable=True) from e
+        except ProverError as e:
+            raise ApplicationError(str(e), type="ProverUnavailable") from e  # retryable
+        return Groth16Proof.model_validate(proof.model_dump())

@@ -1,0 +1,118 @@
+"""Service activities: the long-running chain follower and reconciliation's reads."""
+
+import asyncio
+import contextlib
+import logging
+
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.router import EventRouter
+from chain.follower import ChainFollower, Cursor
+from chain.market import Market
+from ledger.api import Ledger
+from sales.api import SlotIdRef, sale_workflow_id
+from sales.ids import slot_id
+from sales.reconcile import orphan_returned_collateral
+from sales.service_api import (
+    FollowInput,
+    OrphanedReservation,
+    ReconcilePlan,
+    ServiceActivity,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 5.0
+"""Seconds between heartbeats of the follower, idle or not (its heartbeat timeout is larger)."""
+
+
+class ServiceActivities:
+    def __init__(
+        self, *, market: Market, ledger: Ledger, rpc_url: str, marketplace: str, dsn: str
+    ) -> None:
+        self.market = market
+        self.ledger = ledger
+        self._rpc_url = rpc_url
+        self._marketplace = marketplace
+        self._dsn = dsn
+
+    def __repr__(self) -> str:  # the DSN holds the database password
+        return f"ServiceActivities(marketplace={self._marketplace!r})"
+
+    @activity.defn(name=ServiceActivity.FOLLOW_CHAIN)
+    async def follow_chain(self, follow: FollowInput) -> None:
+        """Run the follower until cancelled; a crash resumes elsewhere from the cursor."""
+        router = EventRouter(activity.client(), self.market, follow.queue_workflow_id)
+        progress: list[Cursor] = []
+        follower = ChainFollower.connect(
+            self._rpc_url,
+            self._marketplace,
+            self._dsn,
+            router,
+            start_block=follow.start_block,
+            confirmations=follow.confirmations,
+            on_progress=progress.append,
+        )
+        beat = asyncio.create_task(_heartbeat(progress))
+        try:
+            await follower.run()
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await follower.close()
+
+    @activity.defn(name=ServiceActivity.SALE_IS_RUNNING)
+    async def sale_is_running(self, ref: SlotIdRef) -> bool:
+        return await _sale_running(ref.slot_id)
+
+    @activity.defn(name=ServiceActivity.ORPHANED_RESERVATIONS)
+    async def reconcile_plan(self) -> ReconcilePlan:
+        """SALES-4: active slots to recover, and reservations no sale accounts for (Q-7)."""
+        active: list[tuple[str, int]] = []
+        active_ids: set[str] = set()
+        for sid in await self.market.my_slots():
+            slot = await self.market.get_active_slot(sid)
+            if slot is not None:
+                active.append((slot.request.id, slot.slot_index))
+                active_ids.add(sid)
+        me = await self.market.get_signer()
+        orphans = []
+        for reservation in await self.ledger.list_reservations():
+            sid = slot_id(reservation.request_id, reservation.slot_index)
+            if sid in active_ids or await _sale_running(sid):
+                continue
+            request = await self.market.get_request(reservation.request_id)
+            deducted = request.ask.collateral_per_slot if request else 0
+            returned = orphan_returned_collateral(
+                await self.market.slot_state(sid), await self.market.get_host(sid), me, deducted
+            )
+            orphans.append(
+                OrphanedReservation(
+                    reservation_id=reservation.id,
+                    availability_id=reservation.availability_id,
+                    request_id=reservation.request_id,
+                    slot_index=reservation.slot_index,
+                    returned_collateral=returned,
+                )
+            )
+        return ReconcilePlan(recover=active, orphans=orphans)
+
+
+async def _sale_running(sid: str) -> bool:
+    handle = activity.client().get_workflow_handle(sale_workflow_id(sid))
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def _heartbeat(progress: list[Cursor]) -> None:
+    while True:
+        activity.heartbeat(progress[-1].model_dump() if progress else None)
+        await asyncio.sleep(HEARTBEAT_EVERY)

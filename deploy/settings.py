@@ -1,0 +1,73 @@
+"""Process settings from the environment, with the embedded stack's values as defaults.
+
+Secrets (the signer key, the database password inside the DSN) stay in this object: its repr
+hides them, and nothing here puts them into a workflow payload or a log line.
+"""
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+
+from eth_account import Account
+from pydantic import BaseModel, ConfigDict
+
+
+class HostSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    database_url: str = ""
+    rpc_url: str = "http://127.0.0.1:8545"
+    marketplace_address: str = ""
+    signer_key: str = ""
+    data_url: str = ""
+    data_dir: str = ".stack/data"
+    proving_concurrency: int = 1
+    chain_tx_concurrency: int = 1
+    graceful_shutdown_seconds: float = 30.0
+    metrics_address: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"HostSettings(temporal={self.temporal_address!r}, rpc={self.rpc_url!r}, "
+            f"marketplace={self.marketplace_address!r}, host={self.host_address!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def host_address(self) -> str:
+        """The signer's address: the host's identity on chain and in workflow ids."""
+        return str(Account.from_key(self.signer_key).address) if self.signer_key else ""
+
+    @property
+    def graceful_shutdown(self) -> timedelta:
+        return timedelta(seconds=self.graceful_shutdown_seconds)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "HostSettings":
+        """TEMPORAL_* and SALES_* variables; unset ones fall back to the local stack's state."""
+        values = {**_stack_environment(), **(os.environ if env is None else env)}
+        fields = {
+            "temporal_address": "TEMPORAL_ADDRESS",
+            "temporal_namespace": "TEMPORAL_NAMESPACE",
+            "database_url": "SALES_DATABASE_URL",
+            "rpc_url": "SALES_RPC_URL",
+            "marketplace_address": "SALES_MARKETPLACE_ADDRESS",
+            "signer_key": "SALES_SIGNER_KEY",
+            "data_url": "SALES_DATA_URL",
+            "data_dir": "SALES_DATA_DIR",
+            "proving_concurrency": "SALES_PROVING_CONCURRENCY",
+            "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
+            "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
+            "metrics_address": "SALES_METRICS_ADDRESS",
+        }
+        return cls.model_validate({f: values[v] for f, v in fields.items() if v in values})
+
+
+def _stack_environment() -> dict[str, str]:
+    from deploy.local.stack import LocalStack
+
+    stack = LocalStack()
+    return stack.load().environment() if stack.state_file.exists() else {}

@@ -1,0 +1,123 @@
+"""Messages of the SlotQueue workflow (SQ-*, SALES-7..14): pushes, deletes, status.
+
+Pushes are Updates, answered per item (queued, exists, evicted); deletes, availability-saved
+and releases are Signals. Every chain-driven message carries the event key so a re-delivered
+event changes nothing.
+"""
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sales.api import SaleSettings
+from sales.hexbytes import Bytes32
+from sales.models import SlotQueueItem, StorageAsk
+from sales.uint import Uint16, Uint64, Uint256
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class QueueSettings(Message):
+    """SQ-1: maxWorkers in 1..maxSize, maxSize in 1..65535."""
+
+    max_workers: int = Field(default=3, ge=1)
+    max_size: int = Field(default=128, ge=1, le=65535)
+    sale: SaleSettings = SaleSettings()
+    events_per_run: int = Field(default=2000, ge=10)
+    """Continue-as-new after this many handled messages (Temporal's per-run update limit)."""
+
+    @model_validator(mode="after")
+    def _workers_fit(self) -> "QueueSettings":
+        if self.max_workers > self.max_size:
+            raise ValueError("maxWorkers must not exceed maxSize")
+        return self
+
+
+class Running(Message):
+    """A dequeued item whose sale holds a worker until it signals `sale_released`."""
+
+    item: SlotQueueItem
+    workflow_id: str
+    run_id: str | None = None
+
+
+class QueueState(Message):
+    """Everything carried across continue-as-new; bounded by maxSize + maxWorkers + keys."""
+
+    items: list[SlotQueueItem] = []
+    running: list[Running] = []
+    paused: bool = True
+    """SQ-3: a new queue is paused until an unseen item arrives."""
+    recent_keys: list[str] = []
+    """Event keys already applied, newest last, bounded (dedupes re-delivered chain events)."""
+
+
+class QueueInput(Message):
+    settings: QueueSettings = QueueSettings()
+    state: QueueState | None = None
+
+
+class PushRequest(Message):
+    """SALES-7 StorageRequested: the workflow expands it into shuffled items (SQ-14)."""
+
+    key: str
+    request_id: Bytes32
+    ask: StorageAsk
+    expires_at: Uint64
+    collateral: Uint256
+    window_start: Uint64 = 0
+
+
+class PushItems(Message):
+    """SALES-8 freed slots, operator pushes, reprocessing."""
+
+    key: str | None = None
+    items: list[SlotQueueItem]
+
+
+class PushOutcome(StrEnum):
+    QUEUED = "queued"
+    EXISTS = "exists"
+    EVICTED = "evicted"
+    DUPLICATE_EVENT = "duplicate-event"
+
+
+class PushedItem(Message):
+    slot_index: Uint16
+    outcome: PushOutcome
+
+
+class PushResult(Message):
+    request_id: Bytes32 | None
+    items: list[PushedItem]
+
+
+class DeleteSlots(Message):
+    """SQ-17: every slot of a request (slot_index None) or one slot."""
+
+    key: str
+    request_id: Bytes32
+    slot_index: Uint64 | None = None
+
+
+class QueueStatus(Message):
+    items: list[SlotQueueItem]
+    running: list[Running]
+    paused: bool
+    max_workers: int
+    max_size: int
+
+
+class QueueSignal(StrEnum):
+    DELETE = "delete"
+    AVAILABILITY_SAVED = "availability_saved"
+    SALE_RELEASED = "sale_released"
+    RESUME = "resume"
+    STOP = "stop"
+
+
+class QueueUpdate(StrEnum):
+    PUSH_REQUEST = "push_request"
+    PUSH_ITEMS = "push_items"

@@ -1,0 +1,403 @@
+"""Operator CLI for a storage host running the Sales module on Temporal.
+
+    python starter.py stack up|down|status            the embedded local stack
+    python starter.py availability create|update|list|reservations
+    python starter.py service start|stop               queue, chain follower, reconciliation
+    python starter.py status                           the queue and the sales
+    python starter.py demo                             everything above, with a client, on the stack
+
+Settings come from TEMPORAL_* / SALES_* variables, or from the embedded stack's state.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from deploy.settings import HostSettings
+
+
+class UsageError(Exception):
+    """A command that cannot run as given; the message says what to change."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from error
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be larger than zero")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from error
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must not be negative")
+    return value
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# -- stack --------------------------------------------------------------------------------------
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from deploy.local.stack import LocalStack
+
+    stack = LocalStack()
+    if args.action == "up":
+        state = stack.up()
+        print("Local stack is up:")
+        for name, value in stack.status().items():
+            print(f"  {name:<9} {value}")
+        if state.temporal:
+            print(f"Temporal Web UI: {state.temporal.ui_url}")
+    elif args.action == "down":
+        stack.down()
+        print("Local stack is down.")
+    else:
+        for name, value in stack.status().items():
+            print(f"{name:<9} {value}")
+    return 0
+
+
+# -- availabilities -----------------------------------------------------------------------------
+
+
+async def _availability(args: argparse.Namespace) -> int:
+    from ledger.api import AvailabilityPatch, NewAvailability
+    from ledger.postgres import PostgresLedger
+
+    settings = HostSettings.from_env()
+    if not settings.database_url:
+        raise UsageError("no database: set SALES_DATABASE_URL or run `starter.py stack up`")
+    ledger = await PostgresLedger.connect(settings.database_url)
+    try:
+        if args.action == "create":
+            saved = await ledger.create_availability(
+                NewAvailability(
+                    total_size=args.total_size,
+                    duration=args.duration,
+                    min_price_per_byte_per_second=args.min_price,
+                    total_collateral=args.total_collateral,
+                    enabled=not args.disabled,
+                    until=args.until,
+                )
+            )
+        elif args.action == "update":
+            patch = AvailabilityPatch(
+                total_size=args.total_size,
+                duration=args.duration,
+                min_price_per_byte_per_second=args.min_price,
+                total_collateral=args.total_collateral,
+                enabled=args.enabled,
+                until=args.until,
+            )
+            saved = await ledger.update_availability(args.id, patch)
+        elif args.action == "list":
+            _print([a.model_dump() for a in await ledger.list_availabilities()])
+            return 0
+        else:
+            _print([r.model_dump() for r in await ledger.list_reservations(args.id)])
+            return 0
+    finally:
+        await ledger.close()
+    _print(saved.availability.model_dump())
+    if saved.notice is not None:
+        await _notify_queue(settings, saved.notice)
+    return 0
+
+
+async def _notify_queue(settings: HostSettings, notice: Any) -> None:
+    """RES-23 → SALES-14, after commit: a running queue takes another look at seen items."""
+    from temporalio.service import RPCError
+
+    from sales.queue_api import QueueSignal
+
+    if not settings.host_address:
+        return
+    client = await _client(settings)
+    with contextlib.suppress(RPCError):  # no queue running: nothing to tell
+        await client.get_workflow_handle(_queue_id(settings)).signal(
+            QueueSignal.AVAILABILITY_SAVED, notice
+        )
+
+
+# -- service ------------------------------------------------------------------------------------
+
+
+def _queue_id(settings: HostSettings) -> str:
+    from sales.api import queue_workflow_id
+
+    return queue_workflow_id(settings.host_address)
+
+
+async def _client(settings: HostSettings) -> Any:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def _service(args: argparse.Namespace) -> int:
+    settings = HostSettings.from_env()
+    if not settings.host_address:
+        raise UsageError("no host identity: set SALES_SIGNER_KEY")
+    client = await _client(settings)
+    if args.action == "start":
+        started = await start_service(client, settings, service_options(args))
+        _print(started)
+    else:
+        await stop_service(client, settings)
+        print("Sales service stopped (running sales continue to their end).")
+    return 0
+
+
+def service_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "max_workers": args.max_workers,
+        "max_size": args.max_size,
+        "simulate_proof_failures": args.simulate_proof_failures,
+        "dispersal_initial_bits": args.dispersal_initial_bits,
+        "dispersal_window_percent": args.dispersal_window_percent,
+        "start_block": args.start_block,
+        "confirmations": args.confirmations,
+        "reconcile_every": args.reconcile_every,
+    }
+
+
+async def start_service(
+    client: Any, settings: HostSettings, options: dict[str, Any]
+) -> dict[str, str]:
+    """Start (or find running) the queue, the follower, and reconciliation now and on a schedule."""
+    from temporalio.client import (
+        Schedule,
+        ScheduleActionStartWorkflow,
+        ScheduleIntervalSpec,
+        ScheduleSpec,
+    )
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.service import RPCError
+
+    from sales.api import SALES_TASK_QUEUE, SLOT_QUEUE_WORKFLOW, SaleSettings
+    from sales.dispersal import DispersalWindow
+    from sales.queue_api import QueueInput, QueueSettings
+    from sales.service_api import (
+        CHAIN_FOLLOWER_WORKFLOW,
+        FollowInput,
+        ReconcileInput,
+        follower_workflow_id,
+        reconcile_workflow_id,
+    )
+
+    sale = SaleSettings(
+        simulate_proof_failures=options["simulate_proof_failures"],
+        dispersal=DispersalWindow(
+            initial_bits=options["dispersal_initial_bits"],
+            window_percent=options["dispersal_window_percent"],
+        ),
+    )
+    queue_id = _queue_id(settings)
+    queue = QueueInput(
+        settings=QueueSettings(
+            max_workers=options["max_workers"], max_size=options["max_size"], sale=sale
+        )
+    )
+    await client.start_workflow(
+        SLOT_QUEUE_WORKFLOW,
+        queue,
+        id=queue_id,
+        task_queue=SALES_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="the host's slot queue",
+    )
+    follower_id = follower_workflow_id(settings.host_address)
+    await client.start_workflow(
+        CHAIN_FOLLOWER_WORKFLOW,
+        FollowInput(
+            queue_workflow_id=queue_id,
+            start_block=options["start_block"],
+            confirmations=options["confirmations"],
+        ),
+        id=follower_id,
+        task_queue=SALES_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="marketplace event follower",
+    )
+    reconcile_id = reconcile_workflow_id(settings.host_address)
+    reconcile = ReconcileInput(queue_workflow_id=queue_id, settings=sale)
+    await client.start_workflow(
+        "Reconcile",
+        reconcile,
+        id=f"{reconcile_id}-at-start",
+        task_queue=SALES_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    try:
+        await client.create_schedule(
+            reconcile_id,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    "Reconcile", reconcile, id=reconcile_id, task_queue=SALES_TASK_QUEUE
+                ),
+                spec=ScheduleSpec(
+                    intervals=[
+                        ScheduleIntervalSpec(every=timedelta(seconds=options["reconcile_every"]))
+                    ]
+                ),
+            ),
+        )
+    except RPCError as error:
+        if "already" not in str(error).lower():
+            raise
+    return {"queue": queue_id, "follower": follower_id, "reconcile schedule": reconcile_id}
+
+
+async def stop_service(client: Any, settings: HostSettings) -> None:
+    from temporalio.service import RPCError
+
+    from sales.queue_api import QueueSignal
+    from sales.service_api import follower_workflow_id, reconcile_workflow_id
+
+    for action in (
+        lambda: client.get_workflow_handle(_queue_id(settings)).signal(QueueSignal.STOP),
+        lambda: client.get_workflow_handle(follower_workflow_id(settings.host_address)).cancel(),
+        lambda: client.get_schedule_handle(reconcile_workflow_id(settings.host_address)).delete(),
+    ):
+        with contextlib.suppress(RPCError):  # already stopped
+            await action()
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from temporalio.service import RPCError
+
+    from workflows.search_attributes import SALE_STATE, SLOT_INDEX
+
+    settings = HostSettings.from_env()
+    client = await _client(settings)
+    try:
+        queue = await client.get_workflow_handle(_queue_id(settings)).query("status")
+        print(
+            f"queue: {'paused' if queue.get('paused') else 'running'}, "
+            f"{len(queue.get('items', []))} queued, "
+            f"{len(queue.get('running', []))}/{queue.get('max_workers')} workers busy"
+        )
+    except RPCError:
+        print("queue: not running")
+    print("sales:")
+    async for sale in client.list_workflows("WorkflowType='SlotSale'"):
+        attributes = sale.typed_search_attributes
+        print(
+            f"  {sale.id}  slot {attributes.get(SLOT_INDEX)}  "
+            f"{attributes.get(SALE_STATE) or '?':<16} {sale.status.name if sale.status else ''}"
+        )
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from deploy.local.demo import run_demo
+
+    return await run_demo(slots=args.slots, keep_running=args.keep_running)
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="starter.py", description=(__doc__ or "").split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    stack = commands.add_parser("stack", help="the embedded local stack on loopback")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(handler=_stack)
+
+    availability = commands.add_parser("availability", help="space this host offers")
+    actions = availability.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="offer space (RES-8..12)")
+    create.add_argument("--total-size", type=positive_int, required=True, help="bytes")
+    create.add_argument("--duration", type=positive_int, required=True, help="seconds")
+    create.add_argument("--min-price", type=positive_int, required=True,
+                        help="minimum price per byte per second")  # fmt: skip
+    create.add_argument("--total-collateral", type=positive_int, required=True)
+    create.add_argument("--until", type=non_negative_int, default=0,
+                        help="unix time after which no slot may end (0: no limit)")  # fmt: skip
+    create.add_argument("--disabled", action="store_true")
+    update = actions.add_parser("update", help="change an availability (REST-3..6)")
+    update.add_argument("id")
+    update.add_argument("--total-size", type=positive_int)
+    update.add_argument("--duration", type=positive_int)
+    update.add_argument("--min-price", type=positive_int)
+    update.add_argument("--total-collateral", type=positive_int)
+    update.add_argument("--until", type=non_negative_int)
+    enabled = update.add_mutually_exclusive_group()
+    enabled.add_argument("--enable", dest="enabled", action="store_const", const=True)
+    enabled.add_argument("--disable", dest="enabled", action="store_const", const=False)
+    actions.add_parser("list", help="every availability")
+    reservations = actions.add_parser("reservations", help="an availability's reservations")
+    reservations.add_argument("id")
+    availability.set_defaults(handler=_availability)
+
+    service = commands.add_parser("service", help="the sales service of this host")
+    service.add_argument("action", choices=["start", "stop"])
+    service.add_argument("--max-workers", type=positive_int, default=3)
+    service.add_argument("--max-size", type=positive_int, default=128)
+    service.add_argument("--simulate-proof-failures", type=non_negative_int, default=0)
+    service.add_argument("--dispersal-initial-bits", type=non_negative_int, default=256)
+    service.add_argument("--dispersal-window-percent", type=non_negative_int, default=50)
+    service.add_argument("--start-block", type=non_negative_int, default=0)
+    service.add_argument("--confirmations", type=positive_int, default=1)
+    service.add_argument("--reconcile-every", type=positive_int, default=600, help="seconds")
+    service.set_defaults(handler=_service)
+
+    status = commands.add_parser("status", help="the queue and the sales")
+    status.set_defaults(handler=_status)
+
+    demo = commands.add_parser("demo", help="a whole sale on the embedded stack")
+    demo.add_argument("--slots", type=positive_int, default=3)
+    demo.add_argument("--keep-running", action="store_true",
+                      help="leave the stack and worker up afterwards")  # fmt: skip
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.handler(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result)
+    except UsageError as error:
+        parser.exit(2, f"starter.py: error: {error}\n")
+    except Exception as error:
+        from ledger.api import LedgerError
+
+        if isinstance(error, LedgerError | ValueError):
+            parser.exit(2, f"starter.py: error: {error}\n")
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

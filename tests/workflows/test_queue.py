@@ -1,0 +1,341 @@
+"""SlotQueueWorkflow, signal-driven on the real dev server (SQ-*, SALES-5..14).
+
+A fake SlotSale child stands in for the sale: it records that it started and waits for the
+test to tell it how to end (release, reprocess, or close without releasing).
+"""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
+
+import pytest
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from sales.api import (
+        SALE_RELEASED_SIGNAL,
+        SLOT_SALE_WORKFLOW,
+        AvailabilitySaved,
+        SaleInput,
+        SaleReleased,
+    )
+    from sales.models import SlotQueueItem
+    from sales.queue_api import (
+        DeleteSlots,
+        PushItems,
+        PushOutcome,
+        PushRequest,
+        QueueInput,
+        QueueSettings,
+        QueueSignal,
+        QueueStatus,
+    )
+    from tests.sales.conftest import example_request
+    from workflows.queue import SlotQueueWorkflow
+
+
+class FakeEnd(BaseModel):
+    release: bool = True
+    reprocess: bool = False
+
+
+@workflow.defn(name=SLOT_SALE_WORKFLOW)
+class FakeSale:
+    """Holds its worker until the test signals how it ends."""
+
+    def __init__(self) -> None:
+        self._end: FakeEnd | None = None
+
+    @workflow.signal
+    def end(self, end: FakeEnd) -> None:
+        self._end = end
+
+    @workflow.run
+    async def run(self, sale: SaleInput) -> str:
+        await workflow.wait_condition(lambda: self._end is not None)
+        assert self._end is not None and sale.queue_workflow_id is not None
+        if self._end.release:
+            parent = workflow.get_external_workflow_handle(sale.queue_workflow_id)
+            released = SaleReleased(
+                request_id=sale.request_id,
+                slot_index=sale.slot_index,
+                reprocess=self._end.reprocess,
+                item=sale.item,
+            )
+            await parent.signal(SALE_RELEASED_SIGNAL, released)
+        return "done"
+
+
+QueueHandle = WorkflowHandle[SlotQueueWorkflow, QueueStatus]
+StartQueue = Callable[..., Awaitable[QueueHandle]]
+RID = ContextVar("RID", default="0x" + "ab" * 32)
+
+
+@pytest.fixture(autouse=True)
+def fresh_request_id() -> None:
+    """Sale workflow ids derive from slot ids: a fresh request per test keeps tests apart."""
+    RID.set("0x" + uuid.uuid4().hex * 2)
+
+
+def item(
+    index: int, price: int = 1, request_id: str | None = None, seen: bool = False
+) -> SlotQueueItem:
+    return SlotQueueItem(
+        request_id=request_id or RID.get(),
+        slot_index=index,
+        slot_size=10,
+        duration=10,
+        price_per_byte_per_second=price,
+        collateral=1,
+        expiry=1000,
+        seen=seen,
+    )
+
+
+async def eventually(
+    handle: QueueHandle, check: Callable[[QueueStatus], bool], within: float = 15
+) -> QueueStatus:
+    """Poll the queue's status until ``check`` holds (no sleeps standing in for conditions)."""
+    deadline = time.monotonic() + within
+    while True:
+        status = await handle.query(SlotQueueWorkflow.status)
+        if check(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met; last status: {status}")
+        await asyncio.sleep(0.05)
+
+
+def running_indices(status: QueueStatus) -> list[int]:
+    return sorted(r.item.slot_index for r in status.running)
+
+
+async def end_sale(client: Client, status: QueueStatus, index: int, end: FakeEnd) -> None:
+    held = next(r for r in status.running if r.item.slot_index == index)
+    await client.get_workflow_handle(held.workflow_id).signal(FakeSale.end, end)
+
+
+@pytest.fixture
+async def queue(temporal_client: Client, task_queue: str) -> AsyncIterator[StartQueue]:
+    handles: list[QueueHandle] = []
+
+    async def start(**settings: object) -> QueueHandle:
+        handle = await temporal_client.start_workflow(
+            SlotQueueWorkflow.run,
+            QueueInput(settings=QueueSettings.model_validate(settings)),
+            id=f"queue-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        handles.append(handle)
+        return handle
+
+    async with Worker(
+        temporal_client, task_queue=task_queue, workflows=[SlotQueueWorkflow, FakeSale]
+    ):
+        yield start
+        for handle in handles:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("test over")
+
+
+async def test_sq_3_a_new_queue_is_paused_and_empty(queue: StartQueue) -> None:
+    handle = await queue()
+    status = await handle.query(SlotQueueWorkflow.status)
+    assert status.paused and status.items == [] and status.running == []
+
+
+async def test_sq_9_sales_5_unseen_push_unpauses_and_starts_a_sale(queue: StartQueue) -> None:
+    handle = await queue()
+    result = await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0)]))
+    assert [p.outcome for p in result.items] == [PushOutcome.QUEUED]
+    status = await eventually(handle, lambda s: len(s.running) == 1)
+    assert not status.paused and status.running[0].workflow_id.startswith("sale-0x")
+
+
+async def test_sq_21_at_most_max_workers_sales_at_once(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    handle = await queue(max_workers=2)
+    await handle.execute_update(
+        SlotQueueWorkflow.push_items, PushItems(items=[item(i, price=10 - i) for i in range(4)])
+    )
+    status = await eventually(handle, lambda s: len(s.running) == 2)
+    assert running_indices(status) == [0, 1] and len(status.items) == 2
+    await end_sale(temporal_client, status, 0, FakeEnd())
+    status = await eventually(handle, lambda s: running_indices(s) == [1, 2])
+    assert [i.slot_index for i in status.items] == [3]
+
+
+async def test_sq_22_items_pushed_together_run_in_priority_order(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    handle = await queue(max_workers=1)
+    prices = [1, 3, 0, 2]
+    await handle.execute_update(
+        SlotQueueWorkflow.push_items,
+        PushItems(items=[item(i, price=p) for i, p in enumerate(prices)]),
+    )
+    order = []
+    for _ in prices:
+        status = await eventually(handle, lambda s: len(s.running) == 1)
+        index = status.running[0].item.slot_index
+        order.append(prices[index])
+        await end_sale(temporal_client, status, index, FakeEnd())
+        await eventually(handle, lambda s: all(r.item.slot_index != index for r in s.running))  # noqa: B023
+    assert order == [3, 2, 1, 0]
+
+
+async def test_sq_7_a_queued_or_running_slot_is_refused_as_existing(queue: StartQueue) -> None:
+    handle = await queue(max_workers=1)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0), item(1)]))
+    await eventually(handle, lambda s: len(s.running) == 1)
+    again = await handle.execute_update(
+        SlotQueueWorkflow.push_items, PushItems(items=[item(0, price=9), item(1, price=9)])
+    )
+    assert [p.outcome for p in again.items] == [PushOutcome.EXISTS, PushOutcome.EXISTS]
+
+
+async def test_q_1_a_full_queue_evicts_its_lowest_priority_item(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    handle = await queue(max_workers=1, max_size=2)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0, price=50)]))
+    await eventually(handle, lambda s: len(s.running) == 1)
+    result = await handle.execute_update(
+        SlotQueueWorkflow.push_items,
+        PushItems(items=[item(1, price=5), item(2, price=9), item(3, price=1)]),
+    )
+    assert [p.outcome for p in result.items] == [
+        PushOutcome.QUEUED,
+        PushOutcome.QUEUED,
+        PushOutcome.EVICTED,
+    ]
+    status = await handle.query(SlotQueueWorkflow.status)
+    assert [i.slot_index for i in status.items] == [2, 1]
+
+
+async def test_sales_6_reprocess_comes_back_seen_and_pauses_the_queue(
+    temporal_client, queue
+) -> None:  # type: ignore[no-untyped-def]
+    """SQ-20.4: popping a seen item pauses the queue with the item back in it."""
+    handle = await queue(max_workers=1)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0)]))
+    status = await eventually(handle, lambda s: len(s.running) == 1)
+    await end_sale(temporal_client, status, 0, FakeEnd(reprocess=True))
+    status = await eventually(handle, lambda s: s.paused and not s.running and len(s.items) == 1)
+    assert status.items[0].seen
+
+
+async def test_sales_14_enabled_availability_saved_clears_seen_and_resumes(
+    temporal_client, queue
+) -> None:  # type: ignore[no-untyped-def]
+    handle = await queue(max_workers=1)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0, seen=True)]))
+    status = await handle.query(SlotQueueWorkflow.status)
+    assert status.paused, "SQ-9: pushing a seen item leaves the pause as it is"
+    disabled = AvailabilitySaved(availability_id="0x" + "01" * 32, enabled=False)
+    await handle.signal(SlotQueueWorkflow.availability_saved, disabled)
+    await handle.signal(SlotQueueWorkflow.resume)  # a no-op signal to flush the one before
+    status = await eventually(handle, lambda s: True)
+    enabled = disabled.model_copy(update={"enabled": True})
+    await handle.signal(SlotQueueWorkflow.availability_saved, enabled)
+    status = await eventually(handle, lambda s: len(s.running) == 1)
+    assert not status.running[0].item.seen
+
+
+async def test_sq_17_delete_removes_a_slot_or_a_whole_request(queue: StartQueue) -> None:
+    handle = await queue(max_workers=1)
+    other = "0x" + uuid.uuid4().hex * 2
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(9, price=99)]))
+    await eventually(handle, lambda s: len(s.running) == 1)
+    await handle.execute_update(
+        SlotQueueWorkflow.push_items,
+        PushItems(items=[item(0), item(1), item(0, request_id=other), item(1, request_id=other)]),
+    )
+    await handle.signal(
+        SlotQueueWorkflow.delete, DeleteSlots(key="tx1:0", request_id=other, slot_index=1)
+    )
+    status = await eventually(handle, lambda s: len(s.items) == 3)
+    await handle.signal(SlotQueueWorkflow.delete, DeleteSlots(key="tx1:1", request_id=RID.get()))
+    status = await eventually(handle, lambda s: len(s.items) == 1)
+    assert status.items[0].request_id == other and status.items[0].slot_index == 0
+
+
+async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
+    queue: StartQueue,
+) -> None:
+    handle = await queue(max_workers=1)
+    request = example_request(slots=6)
+    push = PushRequest(
+        key="0xfeed:3",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=5000,
+        collateral=request.ask.collateral_per_slot,
+    )
+    first = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    assert sorted(p.slot_index for p in first.items) == list(range(6))
+    assert all(p.outcome == PushOutcome.QUEUED for p in first.items)
+    replay = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    assert replay.items == [], "a re-delivered StorageRequested changes nothing"
+
+
+@pytest.mark.parametrize("slots", [0, 65536])
+async def test_sq_15_push_request_outside_1_to_65535_slots(queue: StartQueue, slots: int) -> None:
+    handle = await queue()
+    request = example_request(slots=1)
+    ask = request.ask.model_copy(update={"slots": slots})
+    push = PushRequest(key="k", request_id=request.id, ask=ask, expires_at=1, collateral=1)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    status = await handle.query(SlotQueueWorkflow.status)
+    assert status.items == []
+
+
+async def test_a_sale_that_closes_without_releasing_frees_its_worker(
+    temporal_client, queue
+) -> None:  # type: ignore[no-untyped-def]
+    handle = await queue(max_workers=1)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0), item(1)]))
+    status = await eventually(handle, lambda s: len(s.running) == 1)
+    first = status.running[0].item.slot_index
+    await end_sale(temporal_client, status, first, FakeEnd(release=False))
+    status = await eventually(
+        handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index != first
+    )
+
+
+async def test_continue_as_new_carries_the_queue(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    handle = await queue(max_workers=1, events_per_run=10)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0, price=99)]))
+    await eventually(handle, lambda s: len(s.running) == 1)
+    for index in range(1, 13):
+        await handle.execute_update(
+            SlotQueueWorkflow.push_items, PushItems(items=[item(index)], key=f"k{index}")
+        )
+    description = await temporal_client.get_workflow_handle(handle.id).describe()
+    assert description.run_id != handle.result_run_id, "the queue continued as new"
+    status = await eventually(handle, lambda s: len(s.items) == 12)
+    assert status.running[0].item.slot_index == 0
+    again = await handle.execute_update(
+        SlotQueueWorkflow.push_items, PushItems(items=[item(1)], key="k1")
+    )
+    assert again.items == [], "event keys survive continue-as-new"
+
+
+async def test_sq_5_stop_ends_the_queue_and_later_pushes_fail(queue: StartQueue) -> None:
+    handle = await queue()
+    await handle.signal(QueueSignal.STOP)
+    status = await handle.result()
+    assert status.items == []
+    with pytest.raises(Exception):  # noqa: B017 - a closed workflow refuses the update
+        await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0)]))

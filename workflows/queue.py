@@ -1,0 +1,296 @@
+"""SlotQueueWorkflow: one per host, the Sales module's slot queue (SQ-1..22, SALES-5..14).
+
+A bounded priority list of slots offered to this host. Up to ``max_workers`` of them are being
+sold at once, each by a child SlotSale workflow that holds its worker until it signals
+``sale_released`` (filled by this host, or cleaned up). Pushes are Updates that answer per item;
+deletes, availability-saved notices and releases are Signals. The state is small and carried
+across continue-as-new, so the queue can run for the life of the host.
+"""
+
+import asyncio
+import contextlib
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from temporalio.common import WorkflowIDReusePolicy
+
+    from sales.api import (
+        SLOT_QUEUE_WORKFLOW,
+        SLOT_SALE_WORKFLOW,
+        AvailabilitySaved,
+        SaleInput,
+        SaleReleased,
+        sale_workflow_id,
+    )
+    from sales.errors import SlotsOutOfRangeError
+    from sales.ids import slot_id
+    from sales.models import SlotQueueItem
+    from sales.queue import check_slot_count, clear_seen, insert_bounded, items_for_request
+    from sales.queue_api import (
+        DeleteSlots,
+        PushedItem,
+        PushItems,
+        PushOutcome,
+        PushRequest,
+        PushResult,
+        QueueInput,
+        QueueSignal,
+        QueueState,
+        QueueStatus,
+        QueueUpdate,
+        Running,
+    )
+
+RECENT_KEYS = 512
+"""How many applied event keys the queue remembers to drop re-delivered chain events."""
+
+QUEUE_NOT_RUNNING = "QueueNotRunning"
+
+
+@workflow.defn(name=SLOT_QUEUE_WORKFLOW)
+class SlotQueueWorkflow:
+    @workflow.init
+    def __init__(self, input: QueueInput) -> None:
+        self._settings = input.settings
+        state = input.state or QueueState()
+        self._items: list[SlotQueueItem] = list(state.items)
+        self._running: dict[tuple[str, int], Running] = {r.item.key: r for r in state.running}
+        self._paused = state.paused
+        self._recent: list[str] = list(state.recent_keys)
+        self._stopping = False
+        self._handled = 0
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    @workflow.run
+    async def run(self, input: QueueInput) -> QueueStatus:
+        self._show()
+        while True:
+            await workflow.wait_condition(
+                lambda: self._stopping or self._continue_due() or self._can_dispatch()
+            )
+            if self._stopping:
+                break
+            if self._continue_due():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(QueueInput(settings=self._settings, state=self._state()))
+            await self._dispatch()
+            self._show()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    # -- dispatching ----------------------------------------------------------------------------
+
+    def _can_dispatch(self) -> bool:
+        """SQ-20/21: unpaused, something queued, and a worker free."""
+        return (
+            not self._paused
+            and bool(self._items)
+            and len(self._running) < self._settings.max_workers
+        )
+
+    async def _dispatch(self) -> None:
+        item = self._items.pop(0)
+        if item.seen:
+            # SQ-20.4: only seen items are left, so stop until something new arrives.
+            self._paused = True
+            self._items, _ = insert_bounded(self._items, item, self._settings.max_size)
+            workflow.logger.info("queue paused: only seen items left", extra=_log(item))
+            return
+        workflow_id = sale_workflow_id(slot_id(item.request_id, item.slot_index))
+        self._running[item.key] = Running(item=item, workflow_id=workflow_id)
+        try:
+            handle = await workflow.start_child_workflow(
+                SLOT_SALE_WORKFLOW,
+                SaleInput(
+                    request_id=item.request_id,
+                    slot_index=item.slot_index,
+                    item=item,
+                    queue_workflow_id=workflow.info().workflow_id,
+                    settings=self._settings.sale,
+                ),
+                id=workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                static_summary=f"slot {item.slot_index} of request {item.request_id[:10]}…",
+            )
+        except WorkflowAlreadyStartedError:
+            # A sale for this slot runs already (e.g. a recovery sale): it is not ours to hold.
+            self._running.pop(item.key, None)
+            workflow.logger.info("sale already running; item dropped", extra=_log(item))
+            return
+        workflow.logger.info("sale started", extra=_log(item))
+        run_id = handle.first_execution_run_id
+        self._running[item.key] = Running(item=item, workflow_id=workflow_id, run_id=run_id)
+        watcher = asyncio.create_task(self._release_when_closed(handle, item.key, run_id))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _release_when_closed(
+        self,
+        handle: workflow.ChildWorkflowHandle[object, object],
+        key: tuple[str, int],
+        run: str | None,
+    ) -> None:
+        """Free the worker if the sale closes without releasing it (terminated, failed)."""
+        with contextlib.suppress(Exception):  # any way the child ends frees the worker
+            await handle
+        held = self._running.get(key)
+        if held is not None and held.run_id == run:
+            del self._running[key]
+            workflow.logger.warning("sale closed without releasing its worker", extra={})
+            self._show()
+
+    # -- pushes (Updates) -------------------------------------------------------------------
+
+    @workflow.update(name=QueueUpdate.PUSH_REQUEST)
+    def push_request(self, push: PushRequest) -> PushResult:
+        """SALES-7: every slot of a new request, shuffled with the workflow's random (SQ-14)."""
+        self._handled += 1
+        if self._already_applied(push.key):
+            return PushResult(request_id=push.request_id, items=[])
+        items = items_for_request(
+            push.request_id,
+            push.ask,
+            push.expires_at,
+            push.collateral,
+            workflow.random(),
+            push.window_start,
+        )
+        self._remember(push.key)
+        return PushResult(request_id=push.request_id, items=[self._push(i) for i in items])
+
+    @push_request.validator
+    def _validate_push_request(self, push: PushRequest) -> None:
+        self._require_running()
+        try:
+            check_slot_count(push.ask.slots)
+        except SlotsOutOfRangeError as error:
+            raise ApplicationError(str(error), type="SlotsOutOfRange") from error
+
+    @workflow.update(name=QueueUpdate.PUSH_ITEMS)
+    def push_items(self, push: PushItems) -> PushResult:
+        """SQ-10: items in order; one that exists does not stop the others."""
+        self._handled += 1
+        request_id = push.items[0].request_id if push.items else None
+        if push.key is not None and self._already_applied(push.key):
+            return PushResult(request_id=request_id, items=[])
+        if push.key is not None:
+            self._remember(push.key)
+        return PushResult(request_id=request_id, items=[self._push(i) for i in push.items])
+
+    @push_items.validator
+    def _validate_push_items(self, push: PushItems) -> None:
+        self._require_running()
+
+    def _require_running(self) -> None:
+        """SQ-6: a stopping queue takes no pushes."""
+        if self._stopping:
+            raise ApplicationError("the slot queue is not running", type=QUEUE_NOT_RUNNING)
+
+    def _push(self, item: SlotQueueItem) -> PushedItem:
+        """SQ-7..9: refuse duplicates, insert by priority, evict the lowest, unpause on unseen."""
+        if item.key in self._running or any(q.key == item.key for q in self._items):
+            return PushedItem(slot_index=item.slot_index, outcome=PushOutcome.EXISTS)
+        self._items, evicted = insert_bounded(self._items, item, self._settings.max_size)
+        if evicted is not None:
+            workflow.logger.info("queue full: evicted lowest priority", extra=_log(evicted))
+        if evicted is not None and evicted.key == item.key:
+            return PushedItem(slot_index=item.slot_index, outcome=PushOutcome.EVICTED)
+        if not item.seen:
+            self._paused = False
+        self._show()
+        return PushedItem(slot_index=item.slot_index, outcome=PushOutcome.QUEUED)
+
+    # -- signals ----------------------------------------------------------------------------------
+
+    @workflow.signal(name=QueueSignal.DELETE)
+    def delete(self, delete: DeleteSlots) -> None:
+        """SQ-17, SALES-9..13: drop a request's slots, or one slot, from the queue."""
+        self._handled += 1
+        if self._already_applied(delete.key):
+            return
+        self._remember(delete.key)
+        self._items = [
+            item
+            for item in self._items
+            if item.request_id != delete.request_id
+            or (delete.slot_index is not None and item.slot_index != delete.slot_index)
+        ]
+        self._show()
+
+    @workflow.signal(name=QueueSignal.AVAILABILITY_SAVED)
+    def availability_saved(self, saved: AvailabilitySaved) -> None:
+        """SALES-14: an enabled availability grew, so seen items deserve another look."""
+        self._handled += 1
+        if not saved.enabled:
+            return
+        self._items = clear_seen(self._items)
+        self._paused = False
+        self._show()
+
+    @workflow.signal(name=QueueSignal.SALE_RELEASED)
+    def sale_released(self, released: SaleReleased) -> None:
+        """SALES-5/6: the sale frees its worker; with reprocess its item comes back as seen."""
+        self._handled += 1
+        self._running.pop((released.request_id, released.slot_index), None)
+        if released.reprocess and released.item is not None:
+            self._push(released.item.model_copy(update={"seen": True}))
+        self._show()
+
+    @workflow.signal(name=QueueSignal.RESUME)
+    def resume(self) -> None:
+        """The operator's explicit unpause."""
+        self._handled += 1
+        self._paused = False
+
+    @workflow.signal(name=QueueSignal.STOP)
+    def stop(self) -> None:
+        """SQ-5: stop dispatching; running sales go on (they are abandoned children)."""
+        self._stopping = True
+
+    @workflow.query
+    def status(self) -> QueueStatus:
+        return QueueStatus(
+            items=list(self._items),
+            running=list(self._running.values()),
+            paused=self._paused,
+            max_workers=self._settings.max_workers,
+            max_size=self._settings.max_size,
+        )
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def _already_applied(self, key: str) -> bool:
+        return key in self._recent
+
+    def _remember(self, key: str) -> None:
+        self._recent.append(key)
+        del self._recent[:-RECENT_KEYS]
+
+    def _continue_due(self) -> bool:
+        return (
+            self._handled >= self._settings.events_per_run
+            or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _state(self) -> QueueState:
+        return QueueState(
+            items=self._items,
+            running=list(self._running.values()),
+            paused=self._paused,
+            recent_keys=self._recent,
+        )
+
+    def _show(self) -> None:
+        state = "paused" if self._paused else "running"
+        workflow.set_current_details(
+            f"**{state}** — {len(self._items)} queued, "
+            f"{len(self._running)}/{self._settings.max_workers} workers busy"
+        )
+
+
+def _log(item: SlotQueueItem) -> dict[str, object]:
+    return {"requestId": item.request_id, "slotIndex": item.slot_index, "seen": item.seen}
