@@ -11,19 +11,22 @@ SIGTERM shuts the workers down gracefully (in-flight activities get `graceful_sh
 
 import argparse
 import asyncio
-import importlib
 import logging
 import os
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.worker import Worker
+
+if TYPE_CHECKING:
+    from chain.market import Market
+    from ledger.api import Ledger
 
 from sales.api import CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE, SALES_TASK_QUEUE
 
@@ -52,7 +55,7 @@ class Settings:
             rpc_url=env.get("SALES_RPC_URL", "http://127.0.0.1:8545"),
             marketplace_address=env.get("SALES_MARKETPLACE_ADDRESS", ""),
             signer_key=env.get("SALES_SIGNER_KEY", ""),
-            proving_concurrency=int(env.get("SALES_PROVING_CONCURRENCY", "1")),
+            proving_concurrency=int(env.get("PROVER_CONCURRENCY", "1")),
             chain_tx_concurrency=int(env.get("SALES_CHAIN_TX_CONCURRENCY", "1")),
             graceful_shutdown=timedelta(seconds=float(env.get("SALES_GRACEFUL_SHUTDOWN", "30"))),
         )
@@ -61,28 +64,21 @@ class Settings:
         return f"Settings(rpc_url={self.rpc_url!r}, marketplace={self.marketplace_address!r})"
 
 
-def _load(module: str, name: str) -> Any:
-    """Import an implementation lazily: they land on other branches and need real clients."""
-    return getattr(importlib.import_module(module), name)
+async def build_market(settings: Settings) -> "Market":
+    """The on-chain market; loads the marketplace configuration once (MKT-8)."""
+    from chain.onchain import OnChainMarket
 
-
-# --- builders: the lead wires the real constructors here ------------------------------------
-
-
-async def build_market(settings: Settings) -> Any:
-    # TODO(lead): match chain.onchain.OnChainMarket's constructor when it lands.
-    on_chain_market = _load("chain.onchain", "OnChainMarket")
-    return await on_chain_market.connect(
-        rpc_url=settings.rpc_url,
-        marketplace_address=settings.marketplace_address,
-        signer_key=settings.signer_key,
+    market = OnChainMarket.connect(
+        settings.rpc_url, settings.marketplace_address, settings.signer_key
     )
+    await market.start()
+    return market
 
 
-async def build_ledger(settings: Settings) -> Any:
-    # TODO(lead): match ledger.postgres.PostgresLedger's constructor when it lands.
-    postgres_ledger = _load("ledger.postgres", "PostgresLedger")
-    return await postgres_ledger.connect(settings.database_dsn)
+async def build_ledger(settings: Settings) -> "Ledger":
+    from ledger.postgres import PostgresLedger
+
+    return await PostgresLedger.connect(settings.database_dsn)
 
 
 def activity_methods(instance: Any) -> list[Callable[..., Any]]:
@@ -96,46 +92,62 @@ def activity_methods(instance: Any) -> list[Callable[..., Any]]:
 
 
 async def build_workers(client: Client, roles: Sequence[str], settings: Settings) -> list[Worker]:
+    """One worker per role; clients are built only for the roles that need them."""
+    from activities.hooks import HookActivities
     from activities.ledger import LedgerActivities
     from activities.market import MarketActivities
     from workflows import ALL_WORKFLOWS
 
     workers: list[Worker] = []
     common: dict[str, Any] = {"graceful_shutdown_timeout": settings.graceful_shutdown}
-    market = MarketActivities(await build_market(settings)) if set(roles) - {"proving"} else None
-    if "sales" in roles:
-        assert market is not None
-        ledger = LedgerActivities(await build_ledger(settings))
-        # TODO(lead): activities.store.StoreActivities (STORE_* names) when it lands.
-        store = _load("activities.store", "StoreActivities")(settings)
+    market = await build_market(settings) if {"sales", "chain-tx"} & set(roles) else None
+    if "sales" in roles and market is not None:
+        from activities.service import ServiceActivities
+        from activities.store import StoreActivities
+        from store.config import StoreConfig
+
+        ledger = await build_ledger(settings)
+        store = StoreActivities.from_config(StoreConfig.from_env(), ledger)
+        service = ServiceActivities(
+            market=market,
+            ledger=ledger,
+            rpc_url=settings.rpc_url,
+            marketplace=settings.marketplace_address,
+            dsn=settings.database_dsn,
+        )
         workers.append(
             Worker(
                 client,
                 task_queue=SALES_TASK_QUEUE,
                 workflows=ALL_WORKFLOWS,
-                activities=[*market.reads(), *ledger.all(), *activity_methods(store)],
+                activities=[
+                    *MarketActivities(market).reads(),
+                    *LedgerActivities(ledger).all(),
+                    *activity_methods(store),
+                    *HookActivities().all(),
+                    *activity_methods(service),
+                ],
                 **common,
             )
         )
-    if "chain-tx" in roles:
-        assert market is not None
+    if "chain-tx" in roles and market is not None:
         workers.append(
             Worker(
                 client,
                 task_queue=CHAIN_TX_TASK_QUEUE,
-                activities=market.transactions(),
+                activities=MarketActivities(market).transactions(),
                 max_concurrent_activities=settings.chain_tx_concurrency,
                 **common,
             )
         )
     if "proving" in roles:
-        # TODO(lead): activities.prover.ProverActivities (PROVER_ON_PROVE) when it lands.
-        prover = _load("activities.prover", "ProverActivities")(settings)
+        from activities.prover import ProverActivities
+
         workers.append(
             Worker(
                 client,
                 task_queue=PROVING_TASK_QUEUE,
-                activities=activity_methods(prover),
+                activities=activity_methods(ProverActivities.from_env()),
                 max_concurrent_activities=settings.proving_concurrency,
                 **common,
             )
