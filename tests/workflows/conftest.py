@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -149,6 +150,9 @@ class SaleRunner:
                     else [],
                     activities=fake.activities(),
                     build_id="sale-tests",
+                    # deliver activity cancellation within a heartbeat or two
+                    max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+                    default_heartbeat_throttle_interval=timedelta(milliseconds=100),
                     max_cached_workflows=MAX_CACHED if task_queue == SALES_TASK_QUEUE else 1000,
                 )
             )

@@ -104,8 +104,9 @@ class Gate:
         self.opened.set()
 
     async def hold(self) -> None:
-        if self.skip > 0:
-            self.skip -= 1
+        """Hold one call (after `skip`); later calls pass, e.g. a retry after a cancel."""
+        if self.skip > 0 or self.entered.is_set():
+            self.skip = max(0, self.skip - 1)
             return
         self.entered.set()
         while not self.opened.is_set():
