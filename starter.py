@@ -274,13 +274,13 @@ async def stop_service(client: Any, settings: HostSettings) -> None:
     from sales.queue_api import QueueSignal
     from sales.service_api import follower_workflow_id, reconcile_workflow_id
 
-    for action in (
-        lambda: client.get_workflow_handle(_queue_id(settings)).signal(QueueSignal.STOP),
-        lambda: client.get_workflow_handle(follower_workflow_id(settings.host_address)).cancel(),
-        lambda: client.get_schedule_handle(reconcile_workflow_id(settings.host_address)).delete(),
-    ):
-        with contextlib.suppress(RPCError):  # already stopped
-            await action()
+    host = settings.host_address
+    with contextlib.suppress(RPCError):  # already stopped
+        await client.get_workflow_handle(_queue_id(settings)).signal(QueueSignal.STOP)
+    with contextlib.suppress(RPCError):
+        await client.get_workflow_handle(follower_workflow_id(host)).cancel()
+    with contextlib.suppress(RPCError):
+        await client.get_schedule_handle(reconcile_workflow_id(host)).delete()
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ async def _status(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace) -> int:
     from deploy.local.demo import run_demo
 
-    return await run_demo(slots=args.slots, keep_running=args.keep_running)
+    return int(await run_demo(slots=args.slots, keep_running=args.keep_running))
 
 
 # -- parser -------------------------------------------------------------------------------------

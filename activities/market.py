@@ -27,8 +27,8 @@ from sales.api import (
 )
 from sales.models import MarketplaceConfig
 
-HEARTBEAT_EVERY = 10.0
-"""Seconds between keep-alive heartbeats during a transaction (below the 60 s timeout)."""
+HEARTBEAT_EVERY = 5.0
+"""Seconds between keep-alive heartbeats during a transaction (below the 30 s timeout)."""
 
 Send = Callable[[str | None, Callable[[str], Awaitable[None]]], Awaitable[str | None]]
 

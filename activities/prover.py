@@ -14,6 +14,7 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from proofs.prover import (
     ProofVerificationError,
     ProverConfig,
@@ -53,13 +54,14 @@ class ProverActivities:
             if meta.merkle_root != slot.request.content.merkle_root:
                 raise SlotNotProvableError(f"slot {key} holds data of another merkle root")
             data = await asyncio.to_thread(self.store.read_slot, key)
-            proof = await self.prover.prove(
-                data,
-                slot.slot_index,
-                [int(r) for r in meta.slot_roots],
-                bytes.fromhex(meta.merkle_root.removeprefix("0x")),
-                bytes.fromhex(inp.challenge.removeprefix("0x")),
-            )
+            async with heartbeating():  # a dead proving worker is noticed in seconds
+                proof = await self.prover.prove(
+                    data,
+                    slot.slot_index,
+                    [int(r) for r in meta.slot_roots],
+                    bytes.fromhex(meta.merkle_root.removeprefix("0x")),
+                    bytes.fromhex(inp.challenge.removeprefix("0x")),
+                )
         except (SlotNotFoundError, SlotNotProvableError, WitnessError) as e:
             raise ApplicationError(str(e), type=ErrorType.DATA_INVALID, non_retryable=True) from e
         except ProofVerificationError as e:

@@ -12,6 +12,7 @@ import asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.errors import business_errors
 from sales.api import (
     Activity,
     ErrorType,
@@ -83,7 +84,7 @@ class StoreActivities:
         )
         lock = self._slot_locks.setdefault(key, asyncio.Lock())
         try:
-            async with lock:
+            async with lock, business_errors():  # ledger errors from release: typed, final
                 downloader = SlotDownloader(self.store, self.releaser, self.config)
                 stored = await downloader.store_slot(req, heartbeat=_heartbeat)
         except QuotaExceededError as e:
@@ -104,6 +105,11 @@ class StoreActivities:
             raise ApplicationError(str(e), type=ErrorType.DATA_INVALID, non_retryable=True) from e
         count = self.store.set_expiry_by_cid(cid, inp.expiry)
         activity.logger.info("expiry of %s set to %d on %d slot(s)", cid, inp.expiry, count)
+
+    @activity.defn(name=Activity.STORE_ON_SALE)
+    async def on_sale(self, inp: OnClearInput) -> None:
+        """onSale: the slot is ours on chain; keep its data until onClear (nothing to undo)."""
+        activity.logger.info("slot %d of %s sold", inp.slot_index, inp.request.id)
 
     @activity.defn(name=Activity.STORE_ON_CLEAR)
     async def on_clear(self, inp: OnClearInput) -> None:

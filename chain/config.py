@@ -15,6 +15,7 @@ __all__ = [
     "CODEX_DEFAULT",
     "CODEX_HARDHAT",
     "CODEX_TEST",
+    "DEMO",
     "DEV",
     "PRESETS",
     "CollateralConfig",
@@ -58,10 +59,14 @@ CODEX_HARDHAT = _preset(10, 2, 20, 20, 90, 30, 96, 97)
 CODEX_TEST = _preset(10, 5, 10, 20, 10, 5, 64, 67)
 """The JS unit tests' exampleConfiguration() and nim-codex MockMarket."""
 DEV = CODEX_TEST
-"""Local devnet and demo: short periods so proofs come round quickly."""
+"""Local devnet: Codex's unit-test numbers."""
+DEMO = _preset(10, 2, 20, 20, 30, 15, 64, 67)
+"""The demo and end-to-end tests on anvil mining a block a second: 30 s periods leave room for
+real Groth16 proofs (seconds each on 2 cores), below downtime x block time (64 s)."""
 
 PRESETS: dict[str, MarketplaceConfig] = {
     "dev": DEV,
+    "demo": DEMO,
     "codex-default": CODEX_DEFAULT,
     "codex-hardhat": CODEX_HARDHAT,
     "codex-test": CODEX_TEST,

@@ -68,6 +68,9 @@ _SPECIFIC: dict[tuple[str, str], type[MarketError]] = {
     ("freeSlot", "Marketplace_SlotIsFree"): SlotStateMismatchError,
     ("reserveSlot", "SlotReservations_ReservationNotAllowed"): SlotReservationNotAllowedError,
     ("submitProof", "Proofs_InvalidProof"): ProofInvalidError,
+    # Beyond MKT-3: a fill whose proof the chain rejects is typed too, so the sale can tell a
+    # challenge that moved on (re-prove) from other failures.
+    ("fillSlot", "Proofs_InvalidProof"): ProofInvalidError,
 }
 
 CONTEXT = {

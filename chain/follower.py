@@ -8,7 +8,8 @@ Delivery guarantee (ARCHITECTURE.md §3):
   it, so nothing is lost.
 * Cancelling the follower (task cancel, shutdown) never splits "sink returned" from "cursor
   saved": the current event is finished first. Only a hard crash (process killed) between the
-  two can hand the same event to the sink again after restart; every event carries
+  two, or a failed cursor write right after the sink returned, can hand the same event to the
+  sink again (after the restart or the retry); every event carries
   ``key = txHash:logIndex`` so the sink (Temporal signals) drops such a repeat. In short:
   at-least-once delivery, exactly-once effect with a key-idempotent sink.
 * RPC, database and sink failures are retried with capped exponential backoff; the cursor only

@@ -42,13 +42,10 @@ from chain.nonce import NonceManager
 from sales.hexbytes import ZERO_ADDRESS, to_bytes, to_hex
 from sales.ids import REQUEST_ABI_TYPE, slot_id
 from sales.models import (
-    CollateralConfig,
     Groth16Proof,
     MarketplaceConfig,
-    ProofConfig,
     RequestState,
     Slot,
-    SlotReservationsConfig,
     SlotState,
     StorageAsk,
     StorageContent,
@@ -152,27 +149,6 @@ def request_from_abi(value: Sequence[Any]) -> StorageRequest:
     )
 
 
-def config_from_abi(value: Sequence[Any]) -> MarketplaceConfig:
-    collateral, proofs, reservations, limit = value
-    return MarketplaceConfig(
-        collateral=CollateralConfig(
-            repair_reward_percentage=collateral[0],
-            max_number_of_slashes=collateral[1],
-            slash_percentage=collateral[2],
-            validator_reward_percentage=collateral[3],
-        ),
-        proofs=ProofConfig(
-            period=proofs[0],
-            timeout=proofs[1],
-            downtime=proofs[2],
-            downtime_product=proofs[3],
-            zkey_hash=proofs[4],
-        ),
-        reservations=SlotReservationsConfig(max_reservations=reservations[0]),
-        request_duration_limit=limit,
-    )
-
-
 class OnChainMarket:
     """The host's market over one RPC endpoint, one marketplace and one signing key."""
 
@@ -236,7 +212,7 @@ class OnChainMarket:
         """MKT-8: fetched once, then served from memory (the contract's config is immutable)."""
         if self._config is None:
             (raw,) = await self._view("configuration", [])
-            self._config = config_from_abi(raw)
+            self._config = MarketplaceConfig.from_abi(raw)
         return self._config
 
     async def token(self) -> str:
@@ -388,7 +364,7 @@ class OnChainMarket:
         sid = slot_id(request_id, slot_index)
         if await self._hosted_by_me(sid):
             return None
-        data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.as_abi()])
+        data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.abi_tuple()])
         if collateral > 0:
             await self.approve_funds(collateral)
         try:
@@ -408,7 +384,7 @@ class OnChainMarket:
     ) -> str | None:
         if sent is not None and await self._already_mined(sent):
             return sent
-        data = self._encode("submitProof", [to_bytes(slot_id), proof.as_abi()])
+        data = self._encode("submitProof", [to_bytes(slot_id), proof.abi_tuple()])
         try:
             return await self._transact("submitProof", data, on_sent=on_sent)
         except ContractRevertError as exc:
@@ -471,7 +447,7 @@ class OnChainMarket:
         ReservationRequired before anything else about the slot; a dry run with an empty proof
         tells holders (any other outcome) from non-holders.
         """
-        args = [to_bytes(request_id), slot_index, Groth16Proof.zero().as_abi()]
+        args = [to_bytes(request_id), slot_index, Groth16Proof.zero().abi_tuple()]
         try:
             await self._call_raw(self._encode("fillSlot", args))
         except RevertError as exc:
@@ -637,6 +613,5 @@ __all__ = [
     "ChainUnavailableError",
     "OnChainMarket",
     "RevertError",
-    "config_from_abi",
     "request_from_abi",
 ]

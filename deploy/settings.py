@@ -22,7 +22,11 @@ class HostSettings(BaseModel):
     marketplace_address: str = ""
     signer_key: str = ""
     data_url: str = ""
-    data_dir: str = ".stack/data"
+    data_dir: str = ".stack/host-data"
+    quota_bytes: int = 20 * 2**30
+    download_batch_bytes: int = 1 << 20
+    """onStore writes, releases and heartbeats per batch of this size."""
+    """The host store's size: availabilities draw from it (RES-5) and downloads fill it."""
     proving_concurrency: int = 1
     chain_tx_concurrency: int = 1
     graceful_shutdown_seconds: float = 30.0
@@ -47,8 +51,12 @@ class HostSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "HostSettings":
-        """TEMPORAL_* and SALES_* variables; unset ones fall back to the local stack's state."""
-        values = {**_stack_environment(), **(os.environ if env is None else env)}
+        """TEMPORAL_* and SALES_* variables.
+
+        Without an explicit ``env``, the process environment is read and unset variables fall
+        back to the embedded stack's state, so the CLI works right after `stack up`.
+        """
+        values = {**_stack_environment(), **os.environ} if env is None else dict(env)
         fields = {
             "temporal_address": "TEMPORAL_ADDRESS",
             "temporal_namespace": "TEMPORAL_NAMESPACE",
@@ -58,6 +66,8 @@ class HostSettings(BaseModel):
             "signer_key": "SALES_SIGNER_KEY",
             "data_url": "SALES_DATA_URL",
             "data_dir": "SALES_DATA_DIR",
+            "quota_bytes": "SALES_QUOTA_BYTES",
+            "download_batch_bytes": "SALES_DOWNLOAD_BATCH_BYTES",
             "proving_concurrency": "SALES_PROVING_CONCURRENCY",
             "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
             "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",

@@ -130,7 +130,7 @@ def error_type(exc: BaseException) -> ErrorType | None:
 
     None means "not a business error" (e.g. a lost connection): the activity lets Temporal
     retry it, which every ledger operation tolerates (idempotent under its key).
-    InvalidInputError maps to DATA_INVALID until sales.api.ErrorType grows an INVALID_INPUT.
+    InvalidInputError and any other LedgerError map to ErrorType.LEDGER (as activities/errors.py).
     """
     for kind, mapped in _ERROR_TYPES:
         if isinstance(exc, kind):
@@ -144,5 +144,6 @@ _ERROR_TYPES: tuple[tuple[type[BaseException], ErrorType], ...] = (
     (UntilOutOfBoundsError, ErrorType.UNTIL_OUT_OF_BOUNDS),
     (QuotaNotEnoughError, ErrorType.QUOTA_NOT_ENOUGH),
     (ArithmeticRangeError, ErrorType.ARITHMETIC_RANGE),
-    (InvalidInputError, ErrorType.DATA_INVALID),
+    (InvalidInputError, ErrorType.LEDGER),
+    (LedgerError, ErrorType.LEDGER),
 )

@@ -16,6 +16,7 @@ locked_collateral what live reservations deducted (Σ slot_size * collateralPerB
 lost/gained what deleted reservations did not get back / got back beyond their deduction.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ledger.api import (
@@ -45,6 +46,10 @@ DEFAULT_QUOTA_BYTES = 20 * 1024**3
 """RES-5: the reference's DefaultQuotaBytes (20 GiB)."""
 
 BATCH_SEQ_MAX = 2**63 - 1
+
+FaultHook = Callable[[str, str], Awaitable[None]]
+"""Test hook called as (operation, phase), phase "before_commit" or "after_commit": raising
+before commit must leave nothing behind; raising after commit models a lost reply."""
 
 
 @dataclass(frozen=True)

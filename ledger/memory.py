@@ -7,7 +7,6 @@ and installs them at the end, so a fault before "commit" leaves nothing behind.
 
 import asyncio
 import secrets
-from dataclasses import replace
 
 from ledger import core
 from ledger.api import (
@@ -17,8 +16,7 @@ from ledger.api import (
     NotExistsError,
     SavedAvailability,
 )
-from ledger.core import AvailabilityRow, ReservationRow
-from ledger.postgres import FaultHook
+from ledger.core import AvailabilityRow, FaultHook, ReservationRow
 from sales.models import Availability, Reservation
 from sales.uint import UINT64_MAX
 
@@ -260,7 +258,5 @@ class MemoryLedger:
             None if availability_id is None else core.check_id("availabilityId", availability_id)
         )
         return [
-            replace(r)
-            for r in self._reservations.values()
-            if av_id is None or r.availability_id == av_id
+            r for r in self._reservations.values() if av_id is None or r.availability_id == av_id
         ]

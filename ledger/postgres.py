@@ -8,8 +8,9 @@ Notices (RES-23) are returned only after commit (Q-10); a `NOTIFY availability_s
 is queued in the same transaction, which PostgreSQL delivers only on commit.
 """
 
+import contextlib
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any, Self
 
@@ -27,13 +28,10 @@ from ledger.api import (
     NotExistsError,
     SavedAvailability,
 )
-from ledger.core import AvailabilityRow, ReservationRow
+from ledger.core import AvailabilityRow, FaultHook, ReservationRow
 from ledger.migrate import migrate
 from sales.models import Availability, Reservation
 from sales.uint import UINT64_MAX
-
-FaultHook = Callable[[str, str], Awaitable[None]]
-"""Test hook called as (operation, phase) with phase "before_commit" or "after_commit"."""
 
 NOTIFY_CHANNEL = "availability_saved"
 
@@ -49,7 +47,9 @@ class _IntNumericLoader(Loader):
         return int(bytes(data))
 
 
-async def _configure(conn: AsyncConnection[Any]) -> None:
+async def configure_connection(conn: AsyncConnection[Any]) -> None:
+    """Pool `configure=` callback: load our integral numerics as int. Required for any pool
+    handed to PostgresLedger(pool) (connect() sets it itself)."""
     conn.adapters.register_loader("numeric", _IntNumericLoader)
 
 
@@ -98,7 +98,7 @@ class PostgresLedger:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            configure=_configure,
+            configure=configure_connection,
             kwargs={"autocommit": True},
         )
         await pool.open(wait=True)
@@ -120,6 +120,13 @@ class PostgresLedger:
 
     # --- row access (inside a transaction) -------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """One transaction in pipeline mode: statements queue until a result is fetched, so an
+        operation costs about two round trips (locked reads, then writes with COMMIT)."""
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            yield conn
+
     @staticmethod
     async def _lock_availability(conn: AsyncConnection[Any], av_id: str) -> AvailabilityRow:
         cur = conn.cursor(row_factory=dict_row)
@@ -133,27 +140,32 @@ class PostgresLedger:
 
     @staticmethod
     async def _lock_reservation_availability(
-        conn: AsyncConnection[Any], reservation_id: str
-    ) -> tuple[AvailabilityRow, ReservationRow] | None:
-        """Lock the reservation's availability, then re-read the reservation under that lock."""
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
+        conn: AsyncConnection[Any], reservation_id: str, batch_seq: int = -1
+    ) -> tuple[AvailabilityRow, ReservationRow, int | None] | None:
+        """Lock the reservation's availability, then read the reservation under that lock.
+
+        Both statements go out in one pipeline round trip; the server runs the second only
+        after the first holds the lock. Also returns the bytes of `batch_seq` if released.
+        """
+        lock = conn.cursor(row_factory=dict_row)
+        read = conn.cursor(row_factory=dict_row)
+        await lock.execute(
             f"SELECT {', '.join('a.' + f.name for f in fields(AvailabilityRow))}"
             " FROM ledger.availabilities a JOIN ledger.reservations r"
             " ON r.availability_id = a.id WHERE r.id = %s FOR UPDATE OF a",
             (reservation_id,),
         )
-        av_row = await cur.fetchone()
-        if av_row is None:
-            return None
-        await cur.execute(
-            f"SELECT {_RES_COLS} FROM ledger.reservations WHERE id = %s FOR UPDATE",
-            (reservation_id,),
+        await read.execute(
+            f"SELECT {_RES_COLS}, (SELECT nbytes FROM ledger.released_batches b"
+            "  WHERE b.reservation_id = r.id AND b.batch_seq = %s) AS seen_nbytes"
+            " FROM ledger.reservations r WHERE r.id = %s",
+            (batch_seq, reservation_id),
         )
-        res_row = await cur.fetchone()
-        if res_row is None:
-            return None  # deleted while we waited for the availability lock
-        return _av(av_row), _res(res_row)
+        av_row = await lock.fetchone()
+        res_row = await read.fetchone()
+        if av_row is None or res_row is None:
+            return None  # absent, or deleted while we waited for the availability lock
+        return _av(av_row), _res(res_row), res_row["seen_nbytes"]
 
     @staticmethod
     async def _store_availability(conn: AsyncConnection[Any], row: AvailabilityRow) -> None:
@@ -187,7 +199,7 @@ class PostgresLedger:
     async def create_availability(self, new: NewAvailability) -> SavedAvailability:
         """RES-8..11; the notice always fires on create (RES-23)."""
         core.validate_new(new)
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._transaction() as conn:
             cur = await conn.execute("SELECT reserved_bytes FROM ledger.store_quota FOR UPDATE")
             (reserved,) = await cur.fetchone() or (0,)
             row = core.new_availability(new, _new_id(), quota=self.quota_bytes, reserved=reserved)
@@ -211,7 +223,7 @@ class PostgresLedger:
         """RES-13..15, REST-3..6 (decisions in core.patch_availability)."""
         core.validate_patch(patch)
         av_id = core.check_id("availabilityId", availability_id)
-        async with self.pool.connection() as conn, conn.transaction():
+        async with self._transaction() as conn:
             old = await self._lock_availability(conn, av_id)
             cur = await conn.execute(
                 "SELECT max(valid_until) FROM ledger.reservations WHERE availability_id = %s",
@@ -323,9 +335,17 @@ class PostgresLedger:
             "valid_until": valid_until,
         }
         try:
-            async with self.pool.connection() as conn, conn.transaction():
-                av = await self._lock_availability(conn, av_id)
+            async with self._transaction() as conn:
+                lock = conn.cursor(row_factory=dict_row)
+                await lock.execute(
+                    f"SELECT {_AV_COLS} FROM ledger.availabilities WHERE id = %s FOR UPDATE",
+                    (av_id,),
+                )
                 existing = await self._reservation_for_slot(conn, req_id, slot_index)
+                locked = await lock.fetchone()
+                if locked is None:
+                    raise NotExistsError(f"availability {av_id} does not exist")
+                av = _av(locked)
                 if existing is not None:
                     if not core.same_terms(existing, availability_id=av_id, **terms):
                         raise core.conflict(existing)
@@ -372,22 +392,16 @@ class PostgresLedger:
     async def release(self, reservation_id: str, batch_seq: int, nbytes: int) -> Reservation:
         """RES-19 per downloaded batch; the same batch_seq twice counts once."""
         rid = core.validate_release(reservation_id, batch_seq, nbytes)
-        async with self.pool.connection() as conn, conn.transaction():
-            pair = await self._lock_reservation_availability(conn, rid)
-            if pair is None:
+        async with self._transaction() as conn:
+            found = await self._lock_reservation_availability(conn, rid, batch_seq)
+            if found is None:
                 raise NotExistsError(f"reservation {rid} does not exist")
-            av, res = pair
-            cur = await conn.execute(
-                "SELECT nbytes FROM ledger.released_batches"
-                " WHERE reservation_id = %s AND batch_seq = %s",
-                (rid, batch_seq),
-            )
-            seen = await cur.fetchone()
+            av, res, seen = found
             if seen is not None:
-                if seen[0] != nbytes:
+                if seen != nbytes:
                     raise InvalidInputError(
                         f"batch {batch_seq} of reservation {rid} was released with "
-                        f"{seen[0]} bytes, not {nbytes}"
+                        f"{seen} bytes, not {nbytes}"
                     )
                 return res.public()
             new_av, new_res = core.release(av, res, nbytes)
@@ -408,11 +422,11 @@ class PostgresLedger:
         """RES-20, idempotent: None when nothing (more) was returned."""
         rid = core.check_id("reservationId", reservation_id)
         core.check_uint("bytes", nbytes, UINT64_MAX)
-        async with self.pool.connection() as conn, conn.transaction():
-            pair = await self._lock_reservation_availability(conn, rid)
-            if pair is None:
+        async with self._transaction() as conn:
+            found = await self._lock_reservation_availability(conn, rid)
+            if found is None:
                 raise NotExistsError(f"reservation {rid} does not exist")
-            av, res = pair
+            av, res, _ = found
             out = core.return_bytes(av, res, nbytes)
             if out is None:
                 return None
@@ -442,11 +456,11 @@ class PostgresLedger:
         rid = core.check_id("reservationId", reservation_id)
         collateral = core.check_returned_collateral(returned_collateral)
         step = core.close if operation == "close_reservation" else core.delete
-        async with self.pool.connection() as conn, conn.transaction():
-            pair = await self._lock_reservation_availability(conn, rid)
-            if pair is None:
+        async with self._transaction() as conn:
+            found = await self._lock_reservation_availability(conn, rid)
+            if found is None:
                 return None
-            av, res = pair
+            av, res, _ = found
             new_av = step(av, res, collateral)
             await conn.execute("DELETE FROM ledger.reservations WHERE id = %s", (rid,))
             await self._store_availability(conn, new_av)

@@ -202,10 +202,21 @@ class Groth16Proof(Frozen):
         fp = Fp2Element(real=0, imag=0)
         return cls(a=g1, b=G2Point(x=fp, y=fp), c=g1)
 
-    def as_abi(
-        self,
-    ) -> tuple[tuple[int, int], tuple[tuple[int, int], tuple[int, int]], tuple[int, int]]:
-        """The ABI tuple ((ax, ay), ((bxr, bxi), (byr, byi)), (cx, cy))."""
+    def abi_words(self) -> tuple[int, ...]:
+        """The 8 static ABI words: a.x, a.y, b.x.real, b.x.imag, b.y.real, b.y.imag, c.x, c.y."""
+        return (
+            self.a.x,
+            self.a.y,
+            self.b.x.real,
+            self.b.x.imag,
+            self.b.y.real,
+            self.b.y.imag,
+            self.c.x,
+            self.c.y,
+        )
+
+    def abi_tuple(self) -> tuple[object, ...]:
+        """The ABI tuple ((ax, ay), ((bxr, bxi), (byr, byi)), (cx, cy)) for web3/eth-abi."""
         return (
             (self.a.x, self.a.y),
             ((self.b.x.real, self.b.x.imag), (self.b.y.real, self.b.y.imag)),

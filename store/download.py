@@ -205,6 +205,8 @@ class SlotDownloader:
                 await self._backoff(attempt, str(e) or type(e).__name__)
 
     def _check_manifest(self, manifest: Manifest, req: SlotRequest) -> list[int] | None:
+        if manifest.cid != cid_text(req.cid):
+            raise ManifestMismatchError(f"asked for {cid_text(req.cid)}, got {manifest.cid}")
         if manifest.slots != req.slots or manifest.slot_size != req.slot_size:
             raise ManifestMismatchError(
                 f"source has {manifest.slots} slots of {manifest.slot_size} bytes, request says "
@@ -244,7 +246,7 @@ class SlotDownloader:
                 continue
             try:
                 await self._stream_from(
-                    session, manifest.cid, req, offset, available, batch_size, heartbeat
+                    session, cid_text(req.cid), req, offset, available, batch_size, heartbeat
                 )
                 failures = 0
             except (_Retry, aiohttp.ClientError, TimeoutError, ConnectionError) as e:

@@ -51,8 +51,16 @@ def _slot_size(size: int, slots: int) -> int:
 class DataServer:
     """Datasets as files under `data_dir`, manifests beside them as JSON."""
 
-    def __init__(self, data_dir: Path, middlewares: Iterable[Middleware] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        middlewares: Iterable[Middleware] = (),
+        rate: int | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.rate = rate
+        """Bytes per second to stream at (None: as fast as possible); tests slow it down to
+        catch a download in flight."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = web.Application(middlewares=list(middlewares), client_max_size=0)
         self.app.add_routes(
@@ -132,12 +140,40 @@ class DataServer:
         path = self._data_path(request.match_info["cid"])
         if not path.exists():
             raise web.HTTPNotFound(text="unknown cid")
-        # FileResponse implements Range / 206 / 416 itself.
-        return web.FileResponse(path, chunk_size=256 * 1024)
+        if self.rate is None:
+            # FileResponse implements Range / 206 / 416 itself.
+            return web.FileResponse(path, chunk_size=256 * 1024)
+        return await self._throttled(request, path, self.rate)
+
+    async def _throttled(self, request: web.Request, path: Path, rate: int) -> web.StreamResponse:
+        """Serve ``bytes=first-last`` at ``rate`` bytes per second, as a slow network would."""
+        size = (await asyncio.to_thread(path.stat)).st_size
+        wanted = request.http_range
+        start = wanted.start or 0
+        stop = min(size, wanted.stop) if wanted.stop is not None else size
+        if start >= stop:
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        ranged = "Range" in request.headers
+        response = web.StreamResponse(status=206 if ranged else 200)
+        response.content_length = stop - start
+        if ranged:
+            response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        await response.prepare(request)
+        chunk = max(1, rate // 10)
+        with path.open("rb") as source:
+            source.seek(start)
+            position = start
+            while position < stop:
+                data = source.read(min(chunk, stop - position))
+                await response.write(data)
+                position += len(data)
+                await asyncio.sleep(len(data) / rate)
+        await response.write_eof()
+        return response
 
 
-async def _serve(data_dir: Path, port: int) -> None:
-    server = DataServer(data_dir)
+async def _serve(data_dir: Path, port: int, rate: int | None) -> None:
+    server = DataServer(data_dir, rate=rate)
     print(await server.start(port=port), flush=True)
     try:
         await asyncio.Event().wait()
@@ -149,8 +185,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Codex-compatible development data server")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--rate", type=int, default=None, help="stream at most this many B/s")
     args = parser.parse_args()
-    asyncio.run(_serve(args.data_dir, args.port))
+    asyncio.run(_serve(args.data_dir, args.port, args.rate))
 
 
 if __name__ == "__main__":

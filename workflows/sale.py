@@ -83,6 +83,9 @@ WATCH_POLL_MAX = 60
 """AGENT-5 polls every second while the request is still New; we back off to this cap."""
 
 POINTER_WRAP = 256
+ENDED_REQUESTS = (RequestState.Cancelled, RequestState.Failed, RequestState.Finished)
+MAX_STALE_PROOFS = 3
+"""How often a fill refused for a stale initial proof is proven again before the sale errs."""
 """ST-IPRV-3: the challenge pointer runs over 256 values."""
 
 SLOT_FREED = "Slot was forcibly freed and host was removed from its hosting"
@@ -472,6 +475,10 @@ class SlotSaleWorkflow:
         self._subscribe()
         if status.slot_state not in (SlotState.Free, SlotState.Repair):
             return ignored(reprocess=False)
+        if status.request_state in ENDED_REQUESTS:
+            # Beyond ST-PREP-3: an ended request's slot still reads Free, but fillSlot would
+            # revert (SlotNotFree); don't reserve, download and prove for nothing, nor retry.
+            return ignored(reprocess=False)
         ask = request.ask
         lookup = await self._call(
             Activity.LEDGER_FIND_AVAILABILITY,
@@ -592,8 +599,15 @@ class SlotSaleWorkflow:
         try:
             await self._tx(Activity.MARKET_FILL_SLOT, fill)
         except ActivityError as error:
-            if error_type(error) == ErrorType.SLOT_STATE_MISMATCH:
+            kind = error_type(error)
+            if kind == ErrorType.SLOT_STATE_MISMATCH:
                 return ignored(returns_collateral=True)
+            if kind == ErrorType.PROOF_INVALID and self.data.fill_attempts < MAX_STALE_PROOFS:
+                # Beyond ST-FILL-2: proving outlasted the period (or the pointer wrapped), so
+                # the challenge moved on. Nothing was deposited; prove again rather than error.
+                self.data.fill_attempts += 1
+                self._log("initial proof went stale; proving again")
+                return SaleState(name=StateName.INITIAL_PROVING)
             raise
         self.data.deposited = True
         return SaleState(name=StateName.FILLED)

@@ -41,23 +41,26 @@ LEDGER_WRITE = CallOptions(None, timedelta(seconds=30), _retry(1, 60, 10))
 CLEANUP = CallOptions(None, timedelta(seconds=30), _retry(1, 300, 0))
 """Closing a reservation must eventually happen (nothing may leak): retried forever."""
 TX = CallOptions(
-    CHAIN_TX_TASK_QUEUE, timedelta(minutes=10), _retry(2, 120, 10), timedelta(seconds=60)
+    CHAIN_TX_TASK_QUEUE, timedelta(minutes=10), _retry(2, 120, 10), timedelta(seconds=30)
 )
 """Transactions heartbeat their sent hash, so a retry finds the receipt instead of resending."""
 PROOF_TX = CallOptions(
-    CHAIN_TX_TASK_QUEUE, timedelta(minutes=5), _retry(2, 30, 3), timedelta(seconds=60)
+    CHAIN_TX_TASK_QUEUE, timedelta(minutes=5), _retry(2, 30, 3), timedelta(seconds=30)
 )
 """A proof is only worth its period: few retries."""
 STORE = CallOptions(
     None,
     timedelta(hours=24),
     _retry(5, 300, 5),
-    timedelta(minutes=2),
+    timedelta(seconds=30),
     ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 )
 """The download heartbeats per batch; a cancel waits until it stopped releasing bytes."""
 HOOK = CallOptions(None, timedelta(minutes=2), _retry(1, 60, 5))
-PROVE = CallOptions(PROVING_TASK_QUEUE, timedelta(minutes=10), _retry(2, 30, 3))
+PROVE = CallOptions(
+    PROVING_TASK_QUEUE, timedelta(minutes=10), _retry(2, 30, 3), timedelta(seconds=30)
+)
+"""The prover heartbeats while it works: a dead proving worker costs seconds, not minutes."""
 
 OPTIONS: dict[Activity, CallOptions] = {
     Activity.MARKET_CONFIG: READ,

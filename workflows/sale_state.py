@@ -103,6 +103,8 @@ class SaleData(BaseModel):
     """Chain time minus workflow time at the last chain read (chain time drives periods)."""
     watcher: Watcher = Watcher.OFF
     fill_sent: bool = False
+    fill_attempts: int = 0
+    """Fills the chain refused for a stale proof, each followed by proving again."""
     deposited: bool = False
     """This host's collateral is on chain (fillSlot succeeded, or the chain shows us as host)."""
     released: bool = False

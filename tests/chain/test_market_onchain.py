@@ -15,18 +15,24 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
 from chain.client import OnChainClient
+from chain.config import MarketplaceConfig as DeployConfig
+from chain.deploy import deploy_marketplace
 from chain.errors import ContractRevertError
+from chain.fake import FakeChain
 from chain.market import SlotStateMismatchError
 from chain.onchain import ChainUnavailableError, OnChainMarket
+from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes
 from sales.ids import slot_id
 from sales.models import SlotState
 from tests.chain.scenarios import (
+    MINT,
     PROOF,
     ChainWorld,
     chain_node,  # noqa: F401  (fixture)
     chain_world,  # noqa: F401  (fixture)
     fresh_chain,  # noqa: F401  (fixture)
+    make_request,
     raises,
     requested,
     reserve_and_fill,
@@ -147,7 +153,7 @@ async def test_gas_limits_use_the_mkt5_multipliers(chain_world: ChainWorld) -> N
     tx_hash = await host.reserve_slot(request.id, 0)
     assert tx_hash is not None and (await _tx(world, tx_hash))["gas"] == expected
     await host.approve_funds(request.ask.collateral_per_slot)
-    fill_data = host._encode("fillSlot", [to_bytes(request.id), 0, PROOF.as_abi()])
+    fill_data = host._encode("fillSlot", [to_bytes(request.id), 0, PROOF.abi_tuple()])
     expected = await estimate(fill_data) * 110 // 100
     tx_hash = await host.fill_slot(request.id, 0, PROOF, 0)
     assert tx_hash is not None and (await _tx(world, tx_hash))["gas"] == expected
@@ -336,3 +342,44 @@ async def test_dead_endpoint_is_unavailable_not_unknown() -> None:
         await market.reserve_slot("0x" + "33" * 32, 0)
     assert key[2:] not in repr(market) and key not in repr(market)
     await w3.provider.disconnect()
+
+
+async def test_fake_and_contract_agree_on_the_dispersal_window(chain_world: ChainWorld) -> None:  # noqa: F811
+    """ARCHITECTURE §5: with the window on, the fake's canReserveSlot is the contract's."""
+    world = chain_world
+    window = DispersalWindow(initial_bits=250, window_percent=100)
+    deployed = deploy_marketplace(
+        world.node.rpc_url,
+        world.node.accounts[0].private_key,
+        DeployConfig.model_validate(world.config.model_dump()),
+        dispersal=window,
+        fund=[a.address for a in world.node.accounts[1:]],
+    )
+    keys = [a.private_key for a in world.node.accounts[1:]]
+    markets = [OnChainClient(world.w3, deployed.marketplace, k, poll_interval=0.01) for k in keys]
+    client = markets[0]
+    request = make_request(client.address, slots=2, max_slot_loss=1, expiry=256)
+    assert await client.request_storage(request) is not None
+    created = await client.request_expires_at(request.id) - request.expiry
+    fake = FakeChain(world.config, now=created, dispersal=window)
+    fakes = [fake.market(m.address) for m in markets]
+    for market in fakes:
+        fake.mint(market.address, MINT)
+    assert await fakes[0].request_storage(request) is not None
+    seen: set[bool] = set()
+    for elapsed in (0, 60, 120, 180, 230, 250, 256):
+        latest = await world.w3.eth.get_block("latest")
+        if created + elapsed > latest["timestamp"]:
+            await world.advance(created + elapsed - int(latest["timestamp"]))
+        now = await client.current_time()
+        fake.set_time(now)
+        for index in (0, 1):
+            sid = slot_id(request.id, index)
+            for chain_market, fake_market in zip(markets, fakes, strict=True):
+                on_chain = await chain_market.can_reserve_slot(request.id, index)
+                assert on_chain == await fake_market.can_reserve_slot(request.id, index)
+                assert on_chain == is_eligible(
+                    window, sid, chain_market.address, created, request.expiry, now
+                )
+                seen.add(on_chain)
+    assert seen == {True, False}  # the window really was partly closed, then open

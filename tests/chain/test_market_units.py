@@ -32,7 +32,7 @@ def test_error_table_covers_every_custom_error_of_the_marketplace() -> None:
         ("freeSlot", "Marketplace_SlotIsFree", SlotStateMismatchError),
         ("reserveSlot", "SlotReservations_ReservationNotAllowed", SlotReservationNotAllowedError),
         ("submitProof", "Proofs_InvalidProof", ProofInvalidError),
-        ("fillSlot", "Proofs_InvalidProof", ContractRevertError),
+        ("fillSlot", "Proofs_InvalidProof", ProofInvalidError),  # our addition: re-prove
         ("freeSlot", "Marketplace_SlotNotFree", ContractRevertError),
         ("withdrawFunds", "Marketplace_NothingToWithdraw", ContractRevertError),
     ],

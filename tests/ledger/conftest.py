@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from deploy.local.postgres import PostgresInfo, PostgresServer
 from ledger.memory import MemoryLedger
 from ledger.postgres import PostgresLedger
+from tests.ledger.helpers import empty_ledger
 
 
 @pytest.fixture(scope="session")
@@ -32,19 +33,15 @@ async def ledger_pool(ledger_dsn: str) -> AsyncIterator[AsyncConnectionPool[Asyn
         await pg.close()
 
 
-async def empty_ledger(pool: AsyncConnectionPool[AsyncConnection], **kw) -> PostgresLedger:
-    async with pool.connection() as conn:
-        await conn.execute(
-            "TRUNCATE ledger.released_batches, ledger.reservations, ledger.availabilities;"
-            " UPDATE ledger.store_quota SET reserved_bytes = 0"
-        )
-    return PostgresLedger(pool, **kw)
+@pytest_asyncio.fixture
+async def pg_ledger(ledger_pool: AsyncConnectionPool[AsyncConnection]) -> PostgresLedger:
+    return await empty_ledger(ledger_pool)
 
 
-@pytest.fixture(params=["memory", "postgres"])
-async def ledger(
-    request: pytest.FixtureRequest, ledger_pool: AsyncConnectionPool[AsyncConnection]
-) -> MemoryLedger | PostgresLedger:
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.real_stack)])
+def ledger(request: pytest.FixtureRequest) -> MemoryLedger | PostgresLedger:
+    """Sync on purpose: the PostgreSQL fixtures start only for the postgres parameter."""
     if request.param == "memory":
         return MemoryLedger()
-    return await empty_ledger(ledger_pool)
+    pg: PostgresLedger = request.getfixturevalue("pg_ledger")
+    return pg

@@ -3,6 +3,9 @@
 import secrets
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
 from ledger.api import NewAvailability, SavedAvailability
 from ledger.core import AvailabilityRow, ReservationRow
 from ledger.memory import MemoryLedger
@@ -85,3 +88,13 @@ async def audit(ledger: Ledger) -> None:
             assert r.slot_size == r.size + r.released
             assert 0 <= r.returned <= r.released
             assert r.collateral == r.slot_size * r.collateral_per_byte
+
+
+async def empty_ledger(pool: AsyncConnectionPool[AsyncConnection], **kw: Any) -> PostgresLedger:
+    """A PostgresLedger on the shared test database, emptied first."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "TRUNCATE ledger.released_batches, ledger.reservations, ledger.availabilities;"
+            " UPDATE ledger.store_quota SET reserved_bytes = 0"
+        )
+    return PostgresLedger(pool, **kw)

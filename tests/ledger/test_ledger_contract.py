@@ -10,12 +10,16 @@ from ledger.api import (
     AvailabilityPatch,
     BytesOutOfBoundsError,
     InvalidInputError,
+    LedgerError,
     NotExistsError,
     QuotaNotEnoughError,
     UntilOutOfBoundsError,
     error_type,
 )
+from ledger.api import Ledger as LedgerPort
 from ledger.core import DEFAULT_QUOTA_BYTES, AvailabilityRow
+from ledger.memory import MemoryLedger
+from ledger.postgres import PostgresLedger
 from sales.api import AvailabilitySaved, ErrorType
 from sales.errors import ArithmeticRangeError
 from sales.uint import UINT64_MAX, UINT256_MAX
@@ -559,5 +563,15 @@ def test_error_type_maps_business_errors_to_activity_error_types():
     assert error_type(UntilOutOfBoundsError()) == ErrorType.UNTIL_OUT_OF_BOUNDS
     assert error_type(QuotaNotEnoughError()) == ErrorType.QUOTA_NOT_ENOUGH
     assert error_type(ArithmeticRangeError()) == ErrorType.ARITHMETIC_RANGE
-    assert error_type(InvalidInputError()) == ErrorType.DATA_INVALID
+    assert error_type(InvalidInputError()) == ErrorType.LEDGER
+    assert error_type(LedgerError()) == ErrorType.LEDGER
     assert error_type(ConnectionError()) is None
+
+
+def as_port(backend: MemoryLedger | PostgresLedger) -> LedgerPort:
+    """mypy checks both backends structurally against the ledger.api.Ledger protocol."""
+    return backend
+
+
+def test_memory_ledger_is_a_ledger_port() -> None:
+    assert as_port(MemoryLedger()) is not None

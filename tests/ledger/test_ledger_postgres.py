@@ -12,8 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from ledger.api import BytesOutOfBoundsError, InvalidInputError, QuotaNotEnoughError
 from ledger.migrate import migrate, migration_files
 from ledger.postgres import NOTIFY_CHANNEL, PostgresLedger
-from tests.ledger.conftest import empty_ledger
-from tests.ledger.helpers import audit, make_av, new_id, reserve, snapshot
+from tests.ledger.helpers import audit, empty_ledger, make_av, new_id, reserve, snapshot
+
+pytestmark = pytest.mark.real_stack
 
 Pool = AsyncConnectionPool[AsyncConnection]
 
@@ -222,7 +223,10 @@ async def test_killed_connection_rolls_back_and_retry_succeeds(pg: PostgresLedge
 # --- Q-10 / RES-23: NOTIFY only after commit ---------------------------------------------------
 
 
-async def test_q10_notify_is_delivered_only_for_committed_saves(pg: PostgresLedger):
+async def test_q10_res23_notify_only_for_committed_saves_that_notify(pg: PostgresLedger):
+    """Q-10: NOTIFY reaches listeners only for committed transactions. RES-23: create and
+    close notify; createReservation and release never do. A marker NOTIFY sent in between
+    (deliveries follow commit order) tells them apart without waiting for silence."""
     listener = await AsyncConnection.connect(str(pg.pool.conninfo), autocommit=True)
     try:
         await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
@@ -236,9 +240,16 @@ async def test_q10_notify_is_delivered_only_for_committed_saves(pg: PostgresLedg
             await make_av(pg)
         pg.fault_hook = None
         av = await make_av(pg)
-        got = []
-        async for note in listener.notifies(timeout=5, stop_after=1):
-            got.append(note)
-        assert [(n.channel, n.payload) for n in got] == [(NOTIFY_CHANNEL, av.id)]
+        res = await reserve(pg, av)
+        await pg.release(res.id, 0, 10)
+        async with pg.pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, 'marker')", (NOTIFY_CHANNEL,))
+        await pg.close_reservation(res.id, 0)
+        got = [n async for n in listener.notifies(timeout=10, stop_after=3)]
+        assert [(n.channel, n.payload) for n in got] == [
+            (NOTIFY_CHANNEL, av.id),
+            (NOTIFY_CHANNEL, "marker"),
+            (NOTIFY_CHANNEL, av.id),
+        ]
     finally:
         await listener.close()

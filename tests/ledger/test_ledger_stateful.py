@@ -391,6 +391,8 @@ def test_stateful_memory_ledger(own_loop: asyncio.AbstractEventLoop) -> None:
     Machine.TestCase().runTest()
 
 
+@pytest.mark.real_stack
+@pytest.mark.slow
 def test_stateful_postgres_ledger(own_loop: asyncio.AbstractEventLoop, database_dsn: str) -> None:
     run = own_loop.run_until_complete
     base = run(PostgresLedger.connect(database_dsn, max_size=2, quota_bytes=QUOTA))

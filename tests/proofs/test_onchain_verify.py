@@ -1,23 +1,21 @@
 """A development proof verifies on chain: the Groth16 verifier contract deployed with our
 verification_key.json accepts what onProve returns (MARKETPLACE_ABI.md §11).
-
-Needs chain/deploy.py (the development contract, another room); skipped until it is on main.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
+from web3 import Web3
 
+from chain.build import load_artifact
+from chain.config import CODEX_TEST
+from chain.deploy import deploy_marketplace
+from deploy.local.anvil import AnvilNode
 from proofs import commitment
 from proofs.prover import ProverConfig, StorageProver
 from proofs.public_inputs import SNARK_SCALAR_FIELD, public_inputs
-
-deploy = pytest.importorskip("chain.deploy", reason="chain/deploy.py is not on this branch yet")
-chain_build = pytest.importorskip("chain.build")
-chain_config = pytest.importorskip("chain.config")
 
 CHALLENGE = bytes.fromhex("7e" * 32)
 
@@ -25,24 +23,22 @@ CHALLENGE = bytes.fromhex("7e" * 32)
 @pytest.mark.slow
 @pytest.mark.real_stack
 async def test_dev_proof_is_accepted_by_the_contract_verifier(
-    anvil: Any,
+    anvil: AnvilNode,
     dev_config: ProverConfig,
     dev_prover: StorageProver,
     committed: commitment.DatasetCommitment,
     slots: list[bytes],
 ) -> None:
-    from web3 import Web3
-
-    deployment = deploy.deploy_marketplace(
+    deployment = deploy_marketplace(
         anvil.rpc_url,
         anvil.accounts[0].private_key,
-        chain_config.CODEX_TEST,
+        CODEX_TEST,
         verifier="groth16",
         verifying_key=json.loads(dev_config.vk.read_text()),
     )
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    abi = chain_build.load_artifact("Groth16Verifier")["abi"]
-    verifier = w3.eth.contract(address=deployment.verifier, abi=abi)
+    abi = load_artifact("Groth16Verifier")["abi"]
+    verifier = w3.eth.contract(address=Web3.to_checksum_address(deployment.verifier), abi=abi)
 
     proof = await dev_prover.prove(
         slots[2], 2, committed.slot_roots, committed.merkle_root, CHALLENGE

@@ -64,4 +64,4 @@ def test_a_request_round_trips_through_json_with_the_same_id() -> None:
 
 
 def test_the_zero_proof_encodes_as_eight_zero_words() -> None:
-    assert Groth16Proof.zero().as_abi() == ((0, 0), ((0, 0), (0, 0)), (0, 0))
+    assert Groth16Proof.zero().abi_tuple() == ((0, 0), ((0, 0), (0, 0)), (0, 0))

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 
 import pytest
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
@@ -20,11 +19,7 @@ from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import (
-        SALE_RELEASED_SIGNAL,
-        SLOT_SALE_WORKFLOW,
         AvailabilitySaved,
-        SaleInput,
-        SaleReleased,
     )
     from sales.models import SlotQueueItem
     from sales.queue_api import (
@@ -38,39 +33,8 @@ with workflow.unsafe.imports_passed_through():
         QueueStatus,
     )
     from tests.sales.conftest import example_request
+    from tests.workflows.fake_sale import FakeEnd, FakeSale
     from workflows.queue import SlotQueueWorkflow
-
-
-class FakeEnd(BaseModel):
-    release: bool = True
-    reprocess: bool = False
-
-
-@workflow.defn(name=SLOT_SALE_WORKFLOW)
-class FakeSale:
-    """Holds its worker until the test signals how it ends."""
-
-    def __init__(self) -> None:
-        self._end: FakeEnd | None = None
-
-    @workflow.signal
-    def end(self, end: FakeEnd) -> None:
-        self._end = end
-
-    @workflow.run
-    async def run(self, sale: SaleInput) -> str:
-        await workflow.wait_condition(lambda: self._end is not None)
-        assert self._end is not None and sale.queue_workflow_id is not None
-        if self._end.release:
-            parent = workflow.get_external_workflow_handle(sale.queue_workflow_id)
-            released = SaleReleased(
-                request_id=sale.request_id,
-                slot_index=sale.slot_index,
-                reprocess=self._end.reprocess,
-                item=sale.item,
-            )
-            await parent.signal(SALE_RELEASED_SIGNAL, released)
-        return "done"
 
 
 QueueHandle = WorkflowHandle[SlotQueueWorkflow, QueueStatus]

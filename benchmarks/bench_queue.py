@@ -1,0 +1,168 @@
+"""Slot queue throughput and chain-event latency on the real Temporal dev server.
+
+Prints:
+  * queue push → dispatched-and-released throughput for N queued items (default 1000), with
+    fake sales that release their worker at once (the queue's own cost, not a sale's);
+  * chain event → sale signal latency through the EventRouter (median and p95).
+
+    .venv/bin/python benchmarks/bench_queue.py [--items 1000] [--workers 3] [--events 50]
+"""
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from activities.router import EventRouter
+    from chain.events import SlotFilled
+    from chain.fake import FakeChain
+    from deploy.local.temporal import temporal_cli
+    from sales.api import SALE_RELEASED_SIGNAL, SLOT_SALE_WORKFLOW, SaleInput, SaleReleased
+    from sales.models import SlotQueueItem
+    from sales.queue_api import PushItems, QueueInput, QueueSettings
+    from workflows.queue import SlotQueueWorkflow
+    from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+
+@workflow.defn(name=SLOT_SALE_WORKFLOW)
+class InstantSale:
+    """Releases its worker immediately, then waits for one chain signal (latency probe)."""
+
+    def __init__(self) -> None:
+        self.signalled = False
+
+    @workflow.signal(name="slot_filled")
+    def slot_filled(self, event: object) -> None:
+        self.signalled = True
+
+    @workflow.query
+    def heard(self) -> bool:
+        return self.signalled
+
+    @workflow.run
+    async def run(self, sale: SaleInput) -> None:
+        assert sale.queue_workflow_id is not None
+        released = SaleReleased(request_id=sale.request_id, slot_index=sale.slot_index)
+        await workflow.get_external_workflow_handle(sale.queue_workflow_id).signal(
+            SALE_RELEASED_SIGNAL, released
+        )
+        await workflow.wait_condition(lambda: self.signalled, timeout=60)
+
+
+def items(request_id: str, count: int) -> list[SlotQueueItem]:
+    return [
+        SlotQueueItem(
+            request_id=request_id,
+            slot_index=i,
+            slot_size=1024,
+            duration=3600,
+            price_per_byte_per_second=1 + i % 7,
+            collateral=1,
+            expiry=10**9,
+        )
+        for i in range(count)
+    ]
+
+
+async def throughput(client: Client, task_queue: str, count: int, workers: int) -> float:
+    queue = await client.start_workflow(
+        SlotQueueWorkflow.run,
+        QueueInput(settings=QueueSettings(max_workers=workers, max_size=max(count, workers))),
+        id=f"bench-queue-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    request_id = "0x" + uuid.uuid4().hex * 2
+    started = time.perf_counter()
+    for chunk in range(0, count, 100):
+        batch = items(request_id, count)[chunk : chunk + 100]
+        await queue.execute_update(SlotQueueWorkflow.push_items, PushItems(items=batch))
+    while True:
+        status = await queue.query(SlotQueueWorkflow.status)
+        if not status.items and not status.running:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    await queue.terminate("benchmark over")
+    return count / elapsed
+
+
+async def latency(client: Client, task_queue: str, events: int) -> list[float]:
+    queue = await client.start_workflow(
+        SlotQueueWorkflow.run,
+        QueueInput(settings=QueueSettings(max_workers=events, max_size=events)),
+        id=f"bench-latency-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    request_id = "0x" + uuid.uuid4().hex * 2
+    await queue.execute_update(
+        SlotQueueWorkflow.push_items, PushItems(items=items(request_id, events))
+    )
+    router = EventRouter(client, FakeChain().market("0x" + "11" * 20), queue.id)
+    samples = []
+    from sales.api import sale_workflow_id
+    from sales.ids import slot_id
+
+    for index in range(events):
+        handle = client.get_workflow_handle(sale_workflow_id(slot_id(request_id, index)))
+        while True:  # the sale must exist before the event
+            try:
+                await handle.query(InstantSale.heard)
+                break
+            except Exception:
+                await asyncio.sleep(0.02)
+        event = SlotFilled(
+            block_number=1,
+            block_timestamp=1,
+            tx_hash="0x" + uuid.uuid4().hex * 2,
+            log_index=index,
+            request_id=request_id,
+            slot_index=index,
+        )
+        started = time.perf_counter()
+        await router(event)
+        while not await handle.query(InstantSale.heard):  # noqa: ASYNC110 - polls another process
+            await asyncio.sleep(0.005)
+        samples.append(time.perf_counter() - started)
+    await queue.terminate("benchmark over")
+    return samples
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--events", type=int, default=50)
+    args = parser.parse_args()
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli()),
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    task_queue = f"bench-{uuid.uuid4()}"
+    try:
+        async with Worker(
+            env.client, task_queue=task_queue, workflows=[SlotQueueWorkflow, InstantSale]
+        ):
+            rate = await throughput(env.client, task_queue, args.items, args.workers)
+            print(f"queue push → released: {args.items} items, {args.workers} workers: "
+                  f"{rate:.1f} items/s")  # fmt: skip
+            samples = sorted(await latency(env.client, task_queue, args.events))
+            p95 = samples[int(0.95 * (len(samples) - 1))]
+            print(f"chain event → sale signal: median {statistics.median(samples) * 1000:.1f} ms, "
+                  f"p95 {p95 * 1000:.1f} ms over {len(samples)} events")  # fmt: skip
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,156 @@
+"""`python starter.py demo`: a whole storage sale on the embedded local stack, to watch.
+
+Brings up the stack, deploys the development marketplace (real Groth16 verification), starts the
+data server and a worker, offers an availability, starts the sales service, then acts as a
+client: uploads a dataset and requests storage. Each sale's state changes print here as they
+happen, and the Web UI shows the same workflows with their histories.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from deploy.local.scenario import (
+    Roles,
+    deploy,
+    deployed,
+    post_request,
+    start_data_server,
+    start_worker,
+)
+from deploy.local.stack import LocalStack, StackState
+from deploy.settings import HostSettings
+
+TERMINAL = {"finished", "cancelled", "failed", "errored", "ignored"}
+
+
+def _prepare(stack: LocalStack, roles: Roles) -> StackState:
+    """Stack up; deploy and start the data server and worker unless they are running already."""
+    state = stack.up()
+    assert state.anvil is not None
+    env = dict(state.env)
+    if not (env.get("SALES_MARKETPLACE_ADDRESS") and deployed(
+        state.anvil.rpc_url, env["SALES_MARKETPLACE_ADDRESS"]
+    )):  # fmt: skip
+        print("Deploying the development marketplace …")
+        deployment = deploy(state.anvil.rpc_url, roles)
+        env |= {
+            "SALES_MARKETPLACE_ADDRESS": deployment.marketplace,
+            "SALES_START_BLOCK": str(deployment.block_number),
+        }
+        state.extra.pop("worker.py", None)  # a worker of an old marketplace must go
+    from deploy.local.processes import pid_alive, terminate
+
+    server_pid = state.extra.get("store.server")
+    if server_pid is None or not pid_alive(server_pid):
+        server, url = start_data_server(stack.root / "source-data", stack.root / "data-server.log")
+        state.extra["store.server"] = server.pid
+        env["SALES_DATA_URL"] = url
+    env |= {
+        "SALES_SIGNER_KEY": roles.host.private_key,  # anvil's public dev key, never a real one
+        "SALES_DATA_DIR": str(stack.root / "host-data"),
+        "SALES_QUOTA_BYTES": str(64 * 2**20),
+        "PROVER_CONCURRENCY": "2",
+        "SALES_PROVING_CONCURRENCY": "2",
+    }
+    state.env = env
+    stack.save(state)
+    worker_pid = state.extra.get("worker.py")
+    if worker_pid is not None and pid_alive(worker_pid):
+        terminate(worker_pid, "worker.py")
+    worker = start_worker(state.environment(), stack.root / "worker.log")
+    state.extra["worker.py"] = worker.pid
+    stack.save(state)
+    return state
+
+
+async def _ensure_availability(settings: HostSettings) -> None:
+    from ledger.api import NewAvailability
+    from ledger.postgres import PostgresLedger
+
+    ledger = await PostgresLedger.connect(settings.database_url, quota_bytes=settings.quota_bytes)
+    try:
+        if not await ledger.list_availabilities():
+            saved = await ledger.create_availability(
+                NewAvailability(
+                    total_size=8 * 2**20,
+                    duration=3600,
+                    min_price_per_byte_per_second=1,
+                    total_collateral=8 * 2**20,
+                )
+            )
+            print(f"Availability {saved.availability.id[:18]}… offers 8 MiB.")
+    finally:
+        await ledger.close()
+
+
+async def _watch(client: Any, request_id: str, slots: int, deadline: float) -> dict[int, str]:
+    """Print each sale's state changes until every slot's sale has ended."""
+    from workflows.search_attributes import SALE_STATE, SLOT_INDEX
+
+    states: dict[int, str] = {}
+    started = time.monotonic()
+    query = f"WorkflowType='SlotSale' AND RequestId='{request_id}'"
+    while time.monotonic() < deadline:
+        async for sale in client.list_workflows(query):
+            attributes = sale.typed_search_attributes
+            index, state = attributes.get(SLOT_INDEX), attributes.get(SALE_STATE)
+            state = state.lower() if state else state
+            if index is not None and state and states.get(index) != state:
+                states[index] = state
+                print(f"  [{time.monotonic() - started:6.1f}s] slot {index}: {state}")
+        if len(states) == slots and set(states.values()) <= TERMINAL:
+            break
+        await asyncio.sleep(1)
+    return states
+
+
+async def run_demo(slots: int = 3, keep_running: bool = False) -> int:
+    from starter import _client, start_service
+
+    stack, roles = LocalStack(), Roles.default()
+    state = _prepare(stack, roles)
+    settings = HostSettings.from_env()
+    assert state.temporal is not None and state.anvil is not None
+    print(f"Temporal Web UI: {state.temporal.ui_url}")
+    await _ensure_availability(settings)
+    client = await _client(settings)
+    await start_service(
+        client,
+        settings,
+        {
+            "max_workers": 3,
+            "max_size": 128,
+            "simulate_proof_failures": 0,
+            "dispersal_initial_bits": 256,
+            "dispersal_window_percent": 50,
+            "start_block": int(state.env.get("SALES_START_BLOCK", "0")),
+            "confirmations": 1,
+            "reconcile_every": 600,
+        },
+    )
+    print(f"Sales service running for host {settings.host_address}.")
+    request = await post_request(
+        state.anvil.rpc_url, settings.marketplace_address, roles.client,
+        settings.data_url, slots=slots,
+    )  # fmt: skip
+    print(f"Client requested storage: request {request.id}, {slots} slots.")
+    print(
+        f"Watch it: {state.temporal.ui_url}/namespaces/default/workflows"
+        f"?query=RequestId%3D%22{request.id}%22"
+    )
+    deadline = time.monotonic() + request.expiry + request.ask.duration + 180
+    states = await _watch(client, request.id, slots, deadline)
+    finished = sum(1 for s in states.values() if s == "finished")
+    print(f"{finished}/{slots} sales finished and paid out; states: {states}")
+    if not keep_running:
+        from deploy.local.processes import terminate
+
+        for name in ("worker.py", "store.server"):
+            pid = state.extra.pop(name, None)
+            if pid is not None:
+                terminate(pid, name)
+        stack.save(state)
+        print("Worker stopped; Temporal, PostgreSQL and anvil stay up for the Web UI.")
+        print("Stop them with: .venv/bin/python starter.py stack down")
+    return 0 if finished == slots else 1

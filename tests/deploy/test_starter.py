@@ -1,0 +1,72 @@
+"""The operator CLI: clear errors for bad input, availabilities on a real PostgreSQL."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import starter
+
+CREATE = ["availability", "create", "--duration", "60", "--min-price", "1"]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never read the developer's .stack/ nor inherit SALES_* from the shell."""
+    monkeypatch.setenv("SALES_STACK_DIR", str(tmp_path / "no-stack"))
+    for name in ("SALES_DATABASE_URL", "SALES_SIGNER_KEY", "SALES_MARKETPLACE_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = starter.main(argv)
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [("0", "must be larger than zero"), ("-5", "must be larger than zero"), ("ten", "integer")],
+)
+def test_rest_2_bad_sizes_are_refused_with_a_clear_message(
+    size: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run([*CREATE, "--total-size", size, "--total-collateral", "5"], capsys)
+    assert code == 2 and message in err
+
+
+def test_no_database_configured_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([*CREATE, "--total-size", "10", "--total-collateral", "5"], capsys)
+    assert code == 2 and "SALES_DATABASE_URL" in err
+
+
+def test_service_needs_a_host_identity(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["service", "start"], capsys)
+    assert code == 2 and "SALES_SIGNER_KEY" in err
+
+
+def test_availabilities_are_created_listed_and_updated(
+    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
+    code, out, _ = run([*CREATE, "--total-size", "1000", "--total-collateral", "5000"], capsys)
+    assert code == 0
+    created = json.loads(out)
+    assert created["total_size"] == created["free_size"] == 1000 and created["enabled"]
+
+    code, out, _ = run(["availability", "update", created["id"], "--disable"], capsys)
+    assert code == 0 and json.loads(out)["enabled"] is False
+
+    code, out, _ = run(["availability", "list"], capsys)
+    assert [a["id"] for a in json.loads(out)] == [created["id"]]
+
+
+def test_updating_an_unknown_availability_is_refused(
+    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
+    code, _, err = run(["availability", "update", "0x" + "ab" * 32, "--enable"], capsys)
+    assert code == 2 and "not" in err.lower()
