@@ -83,10 +83,13 @@ WATCH_POLL_MAX = 60
 """AGENT-5 polls every second while the request is still New; we back off to this cap."""
 
 POINTER_WRAP = 256
+"""ST-IPRV-3: the challenge pointer runs over 256 values."""
+
 ENDED_REQUESTS = (RequestState.Cancelled, RequestState.Failed, RequestState.Finished)
+"""Requests whose free slots can no longer be filled (checked in Preparing)."""
+
 MAX_STALE_PROOFS = 3
 """How often a fill refused for a stale initial proof is proven again before the sale errs."""
-"""ST-IPRV-3: the challenge pointer runs over 256 values."""
 
 SLOT_FREED = "Slot was forcibly freed and host was removed from its hosting"
 

@@ -1,6 +1,6 @@
 """Sale-workflow test harness: workers on the three task queues over scripted fake activities.
 
-`time_skipping_env` here is temporary until the lead's tests/conftest.py fixture lands on main.
+Uses the shared function-scoped `time_skipping_env` of tests/conftest.py.
 """
 
 import asyncio
@@ -9,13 +9,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -35,35 +33,10 @@ from sales.api import (
 from sales.ids import slot_id
 from tests.workflows.fake_queue import FakeQueueWorkflow
 from tests.workflows.fakes import FakeSale, an_availability, item_for
-from workflows import ALL_WORKFLOWS
 from workflows.sale import SlotSaleWorkflow
 from workflows.sale_state import SaleData, SaleOutcome, StateName
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 MAX_CACHED = 1000
-TEST_SERVER = ".venv/bin/temporal-test-server"
-
-
-async def register_search_attributes(client: Client) -> None:
-    await client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=client.namespace,
-            search_attributes={
-                key.name: IndexedValueType.ValueType(key.indexed_value_type)
-                for key in ALL_SEARCH_ATTRIBUTES
-            },
-        )
-    )
-
-
-@pytest.fixture
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=TEST_SERVER, data_converter=pydantic_data_converter
-    )
-    await register_search_attributes(env.client)
-    async with env:
-        yield env
 
 
 async def eventually(
@@ -172,11 +145,14 @@ class SaleRunner:
                 Worker(
                     client,
                     task_queue=task_queue,
-                    workflows=[*ALL_WORKFLOWS, FakeQueueWorkflow]
+                    workflows=[SlotSaleWorkflow, FakeQueueWorkflow]
                     if task_queue == SALES_TASK_QUEUE
                     else [],
                     activities=fake.activities(),
                     build_id="sale-tests",
+                    # deliver activity cancellation within a heartbeat or two
+                    max_heartbeat_throttle_interval=timedelta(milliseconds=100),
+                    default_heartbeat_throttle_interval=timedelta(milliseconds=100),
                     max_cached_workflows=MAX_CACHED if task_queue == SALES_TASK_QUEUE else 1000,
                 )
             )

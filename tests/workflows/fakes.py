@@ -104,8 +104,9 @@ class Gate:
         self.opened.set()
 
     async def hold(self) -> None:
-        if self.skip > 0:
-            self.skip -= 1
+        """Hold one call (after `skip`); later calls pass, e.g. a retry after a cancel."""
+        if self.skip > 0 or self.entered.is_set():
+            self.skip = max(0, self.skip - 1)
             return
         self.entered.set()
         while not self.opened.is_set():
@@ -130,6 +131,7 @@ class FakeSale:
     """Pointer per proving-status read in InitialProving/Proving; 100 when exhausted."""
     proof_required: bool = True
     downtime: int = 64
+    period: int = PERIOD
     prover_fails: bool = False
     finish_at: int | None = None
     """Chain time at which a Filled slot turns Finished (default: the request end)."""
@@ -207,7 +209,7 @@ class FakeSale:
         await self._enter(Activity.MARKET_PROVING_STATUS, ref)
         now = chain_now()
         pointer = self.pointers.pop(0) if self.pointers else 100
-        period = Periodicity(seconds=PERIOD).period_of(now)
+        period = Periodicity(seconds=self.period).period_of(now)
         return ProvingStatus(
             slot_state=self._state(),
             proof_required=self.proof_required,
@@ -215,7 +217,7 @@ class FakeSale:
             pointer=pointer,
             challenge="0x" + f"{period:064x}",
             chain_time=now,
-            period_seconds=PERIOD,
+            period_seconds=self.period,
             downtime=self.downtime,
         )
 

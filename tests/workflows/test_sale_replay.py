@@ -33,11 +33,10 @@ async def happy_with_continue_as_new(sales: SaleRunner) -> Sale:
 
 async def cancelled_while_downloading(sales: SaleRunner) -> Sale:
     fake = FakeSale(availability=an_availability())
-    fake.gates[Activity.STORE_ON_STORE] = gate = Gate()
+    fake.gates[Activity.STORE_ON_STORE] = Gate()
     sale = await sales.start(fake)
     await sale.held(Activity.STORE_ON_STORE)
     await sale.signal(SaleSignal.REQUEST_CANCELLED)
-    gate.open()
     await sale.result()
     return sale
 

@@ -330,11 +330,10 @@ async def test_recovery_entry_maps_the_chain_state(
 async def test_st_can_1_before_fill_returns_the_undeposited_collateral(sales: SaleRunner) -> None:
     """ST-CAN-1 + Q-6 decision: cancelled before fill → no freeSlot, full collateral back."""
     fake = FakeSale(availability=an_availability())
-    fake.gates[Activity.STORE_ON_STORE] = gate = Gate()
+    fake.gates[Activity.STORE_ON_STORE] = Gate()
     sale = await sales.start(fake)
     await sale.held(Activity.STORE_ON_STORE)
-    await sale.signal(SaleSignal.REQUEST_CANCELLED)
-    gate.open()
+    await sale.signal(SaleSignal.REQUEST_CANCELLED)  # cancels the held download
     outcome = await sale.result()
     assert outcome.state == StateName.CANCELLED
     assert Activity.MARKET_FREE_SLOT not in fake.names()
@@ -362,11 +361,10 @@ async def test_fill_succeeding_while_cancel_arrives_frees_the_slot(sales: SaleRu
 async def test_st_fail_1_after_fill_frees_and_returns_nothing(sales: SaleRunner) -> None:
     """ST-FAIL-1: freeSlot, then Errored('Sale failed'); the collateral is lost."""
     fake = FakeSale(availability=an_availability())
-    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    fake.gates[Activity.PROVER_ON_PROVE] = Gate(skip=1)
     sale = await sales.start(fake)
     await sale.held(Activity.PROVER_ON_PROVE)
-    await sale.signal(SaleSignal.REQUEST_FAILED)
-    gate.open()
+    await sale.signal(SaleSignal.REQUEST_FAILED)  # cancels the held proof
     outcome = await sale.result()
     assert (outcome.state, outcome.error) == (StateName.ERRORED, "Sale failed")
     assert Activity.MARKET_FREE_SLOT in fake.names()
