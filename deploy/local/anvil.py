@@ -85,9 +85,19 @@ class AnvilNode(BaseModel):
 
     @classmethod
     def start(
-        cls, log_path: Path, *, port: int | None = None, block_time: int | None = None
+        cls,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        block_time: int | None = None,
+        state_file: Path | None = None,
     ) -> "AnvilNode":
-        """Start anvil; ``block_time`` mines on a timer (demo), None per transaction (tests)."""
+        """Start anvil; ``block_time`` mines on a timer (demo), None per transaction (tests).
+
+        With ``state_file`` the chain is loaded from it and saved to it (every few seconds and
+        on exit), so a restarted stack keeps its contracts and history, like its database and
+        Temporal server do.
+        """
         port = port or free_port()
         command = [
             str(find_anvil()), "--host", "127.0.0.1", "--port", str(port),
@@ -96,6 +106,8 @@ class AnvilNode(BaseModel):
         ]  # fmt: skip
         if block_time:
             command += ["--block-time", str(block_time)]
+        if state_file is not None:
+            command += ["--state", str(state_file), "--state-interval", "5"]
         pid = spawn(command, log_path)
         node = cls(pid=pid, port=port)
         try:

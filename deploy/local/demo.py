@@ -95,11 +95,10 @@ async def _watch(client: Any, request_id: str, slots: int, deadline: float) -> d
         async for sale in client.list_workflows(query):
             attributes = sale.typed_search_attributes
             index, state = attributes.get(SLOT_INDEX), attributes.get(SALE_STATE)
-            state = state.lower() if state else state
             if index is not None and state and states.get(index) != state:
                 states[index] = state
                 print(f"  [{time.monotonic() - started:6.1f}s] slot {index}: {state}")
-        if len(states) == slots and set(states.values()) <= TERMINAL:
+        if len(states) == slots and {s.lower() for s in states.values()} <= TERMINAL:
             break
         await asyncio.sleep(1)
     return states
@@ -141,7 +140,7 @@ async def run_demo(slots: int = 3, keep_running: bool = False) -> int:
     )
     deadline = time.monotonic() + request.expiry + request.ask.duration + 180
     states = await _watch(client, request.id, slots, deadline)
-    finished = sum(1 for s in states.values() if s == "finished")
+    finished = sum(1 for s in states.values() if s.lower() == "finished")
     print(f"{finished}/{slots} sales finished and paid out; states: {states}")
     if not keep_running:
         from deploy.local.processes import terminate

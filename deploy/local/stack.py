@@ -63,7 +63,11 @@ class LocalStack:
         )
         self.save(state)
         if state.anvil is None or not state.anvil.alive():
-            state.anvil = AnvilNode.start(self.root / "anvil.log", block_time=anvil_block_time)
+            state.anvil = AnvilNode.start(
+                self.root / "anvil.log",
+                block_time=anvil_block_time,
+                state_file=self.root / "anvil-state.json",
+            )
             self.save(state)
         if state.temporal is None or not state.temporal.alive():
             state.temporal = TemporalDevServer.start(
@@ -83,8 +87,9 @@ class LocalStack:
         if state.anvil:
             state.anvil.stop()
         PostgresServer(self.root / "postgres").stop()
-        self.save(StackState(postgres=state.postgres))
-        # The chain is gone with anvil: a new `up` deploys a new marketplace.
+        # Every part keeps its state on disk (anvil's chain too), so `up` resumes where `down`
+        # stopped; `make clean` removes .stack/ for a fresh start.
+        self.save(StackState(postgres=state.postgres, env=state.env))
 
     def status(self) -> dict[str, str]:
         state = self.load()
