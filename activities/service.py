@@ -45,7 +45,7 @@ class ServiceActivities:
     async def follow_chain(self, follow: FollowInput) -> None:
         """Run the follower until cancelled; a crash resumes elsewhere from the cursor."""
         router = EventRouter(activity.client(), self.market, follow.queue_workflow_id)
-        progress: list[Cursor] = []
+        latest = LatestCursor()
         follower = ChainFollower.connect(
             self._rpc_url,
             self._marketplace,
@@ -53,9 +53,9 @@ class ServiceActivities:
             router,
             start_block=follow.start_block,
             confirmations=follow.confirmations,
-            on_progress=progress.append,
+            on_progress=latest.update,
         )
-        beat = asyncio.create_task(_heartbeat(progress))
+        beat = asyncio.create_task(_heartbeat(latest))
         try:
             await follower.run()
         finally:
@@ -112,7 +112,17 @@ async def _sale_running(sid: str) -> bool:
     return description.status == WorkflowExecutionStatus.RUNNING
 
 
-async def _heartbeat(progress: list[Cursor]) -> None:
+class LatestCursor:
+    """The follower's newest position: what the next heartbeat reports (kept, not collected)."""
+
+    def __init__(self) -> None:
+        self.cursor: Cursor | None = None
+
+    def update(self, cursor: Cursor) -> None:
+        self.cursor = cursor
+
+
+async def _heartbeat(latest: LatestCursor) -> None:
     while True:
-        activity.heartbeat(progress[-1].model_dump() if progress else None)
+        activity.heartbeat(latest.cursor.model_dump() if latest.cursor else None)
         await asyncio.sleep(HEARTBEAT_EVERY)
