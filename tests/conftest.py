@@ -114,3 +114,21 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """A task queue of its own for one test, so tests never steal each other's tasks."""
     return f"test-{uuid.uuid4()}"
+
+
+REAL_PARTS = {
+    "postgres",
+    "postgres_server",
+    "database_dsn",
+    "anvil",
+    "temporal_env",
+    "temporal_client",
+    "time_skipping_env",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts a real server, so `-m "not real_stack"` is truly fast."""
+    for item in items:
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_stack)
