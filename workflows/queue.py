@@ -123,7 +123,8 @@ class SlotQueueWorkflow:
             return
         workflow.logger.info("sale started", extra=_log(item))
         run_id = handle.first_execution_run_id
-        self._running[item.key] = Running(item=item, workflow_id=workflow_id, run_id=run_id)
+        if item.key in self._running:  # not already released while the start was confirmed
+            self._running[item.key] = Running(item=item, workflow_id=workflow_id, run_id=run_id)
         watcher = asyncio.create_task(self._release_when_closed(handle, item.key, run_id))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)

@@ -51,3 +51,17 @@ class FakeSale:
             )
             await parent.signal(SALE_RELEASED_SIGNAL, released)
         return "done"
+
+
+@workflow.defn(name=SLOT_SALE_WORKFLOW)
+class InstantReleaseSale:
+    """Releases its worker on its first task (like a sale ignored at once), then lingers."""
+
+    @workflow.run
+    async def run(self, sale: SaleInput) -> None:
+        assert sale.queue_workflow_id is not None
+        released = SaleReleased(request_id=sale.request_id, slot_index=sale.slot_index)
+        await workflow.get_external_workflow_handle(sale.queue_workflow_id).signal(
+            SALE_RELEASED_SIGNAL, released
+        )
+        await workflow.wait_condition(lambda: False)

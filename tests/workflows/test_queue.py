@@ -313,3 +313,30 @@ async def test_sq_5_stop_ends_the_queue_and_later_pushes_fail(queue: StartQueue)
     assert status.items == []
     with pytest.raises(Exception):  # noqa: B017 - a closed workflow refuses the update
         await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0)]))
+
+
+async def test_sales_5_an_instant_release_frees_the_worker_for_the_next_item(
+    temporal_client: Client,
+) -> None:
+    """Sales that release their worker at once (and never close) must not hold it: every item
+    runs with one worker. The narrower race, a release arriving before the queue saw the child
+    start confirmed, is guarded in `_dispatch` but not forced here (it depends on timing)."""
+    from tests.workflows.fake_sale import InstantReleaseSale
+
+    task_queue = f"test-{uuid.uuid4()}"
+    async with Worker(
+        temporal_client, task_queue=task_queue, workflows=[SlotQueueWorkflow, InstantReleaseSale]
+    ):
+        handle = await temporal_client.start_workflow(
+            SlotQueueWorkflow.run,
+            QueueInput(settings=QueueSettings(max_workers=1)),
+            id=f"queue-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        for index in range(3):
+            await handle.execute_update(
+                SlotQueueWorkflow.push_items, PushItems(items=[item(index)])
+            )
+        status = await eventually(handle, lambda s: not s.items and not s.running)
+        assert status.items == [] and status.running == []
+        await handle.terminate("test over")
