@@ -194,7 +194,7 @@ async def start_service(
     )
     from temporalio.common import WorkflowIDConflictPolicy
 
-    from sales.api import SALES_TASK_QUEUE, SLOT_QUEUE_WORKFLOW, SaleSettings
+    from sales.api import RECONCILE_WORKFLOW, SALES_TASK_QUEUE, SLOT_QUEUE_WORKFLOW, SaleSettings
     from sales.dispersal import DispersalWindow
     from sales.queue_api import QueueInput, QueueSettings
     from sales.service_api import (
@@ -242,7 +242,7 @@ async def start_service(
     reconcile_id = reconcile_workflow_id(settings.host_address)
     reconcile = ReconcileInput(queue_workflow_id=queue_id, settings=sale)
     await client.start_workflow(
-        "Reconcile",
+        RECONCILE_WORKFLOW,
         reconcile,
         id=f"{reconcile_id}-at-start",
         task_queue=SALES_TASK_QUEUE,
@@ -253,7 +253,7 @@ async def start_service(
             reconcile_id,
             Schedule(
                 action=ScheduleActionStartWorkflow(
-                    "Reconcile", reconcile, id=reconcile_id, task_queue=SALES_TASK_QUEUE
+                    RECONCILE_WORKFLOW, reconcile, id=reconcile_id, task_queue=SALES_TASK_QUEUE
                 ),
                 spec=ScheduleSpec(
                     intervals=[

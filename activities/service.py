@@ -12,7 +12,7 @@ from activities.router import EventRouter
 from chain.follower import ChainFollower, Cursor
 from chain.market import Market
 from ledger.api import Ledger
-from sales.api import SlotIdRef, sale_workflow_id
+from sales.api import sale_workflow_id
 from sales.ids import slot_id
 from sales.reconcile import orphan_returned_collateral
 from sales.service_api import (
@@ -64,11 +64,7 @@ class ServiceActivities:
                 await beat
             await follower.close()
 
-    @activity.defn(name=ServiceActivity.SALE_IS_RUNNING)
-    async def sale_is_running(self, ref: SlotIdRef) -> bool:
-        return await _sale_running(ref.slot_id)
-
-    @activity.defn(name=ServiceActivity.ORPHANED_RESERVATIONS)
+    @activity.defn(name=ServiceActivity.RECONCILE_PLAN)
     async def reconcile_plan(self) -> ReconcilePlan:
         """SALES-4: active slots to recover, and reservations no sale accounts for (Q-7)."""
         active: list[tuple[str, int]] = []

@@ -26,8 +26,7 @@ def reconcile_workflow_id(host_address: str) -> str:
 
 class ServiceActivity(StrEnum):
     FOLLOW_CHAIN = "service_follow_chain"
-    SALE_IS_RUNNING = "service_sale_is_running"
-    ORPHANED_RESERVATIONS = "service_orphaned_reservations"
+    RECONCILE_PLAN = "service_reconcile_plan"
 
 
 class FollowInput(Message):

@@ -14,6 +14,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import (
+        RECONCILE_WORKFLOW,
         SLOT_SALE_WORKFLOW,
         Activity,
         CloseReservationInput,
@@ -32,12 +33,12 @@ with workflow.unsafe.imports_passed_through():
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
 
-@workflow.defn(name="Reconcile")
+@workflow.defn(name=RECONCILE_WORKFLOW)
 class ReconcileWorkflow:
     @workflow.run
     async def run(self, reconcile: ReconcileInput) -> ReconcileReport:
         plan = await workflow.execute_activity(
-            ServiceActivity.ORPHANED_RESERVATIONS,
+            ServiceActivity.RECONCILE_PLAN,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RETRY,
             result_type=ReconcilePlan,

@@ -38,7 +38,7 @@ async def test_sales_4_recovers_active_slots_and_closes_orphans(
     )
     closed: list[CloseReservationInput] = []
 
-    @activity.defn(name=ServiceActivity.ORPHANED_RESERVATIONS)
+    @activity.defn(name=ServiceActivity.RECONCILE_PLAN)
     async def plan() -> ReconcilePlan:
         return ReconcilePlan(recover=[(request_id, 0), (request_id, 1)], orphans=[orphan])
 
