@@ -115,11 +115,11 @@ async def _availability(args: argparse.Namespace) -> int:
         await ledger.close()
     _print(saved.availability.model_dump())
     if saved.notice is not None:
-        await _notify_queue(settings, saved.notice)
+        await notify_queue(settings, saved.notice)
     return 0
 
 
-async def _notify_queue(settings: HostSettings, notice: Any) -> None:
+async def notify_queue(settings: HostSettings, notice: Any) -> None:
     """RES-23 → SALES-14, after commit: a running queue takes another look at seen items."""
     from temporalio.service import RPCError
 

@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -40,15 +41,25 @@ class Roles(BaseModel):
         )
 
 
-def deploy(rpc_url: str, roles: Roles, config: MarketplaceConfig = DEMO) -> Deployment:
-    """The development marketplace verifying real proofs of the development circuit."""
+def deploy(
+    rpc_url: str,
+    roles: Roles,
+    config: MarketplaceConfig = DEMO,
+    *,
+    also_fund: Sequence[str] = (),
+) -> Deployment:
+    """The development marketplace verifying real proofs of the development circuit.
+
+    Host, client and validator get test tokens, and so does every address in ``also_fund``
+    (another host a test plays, say).
+    """
     return deploy_marketplace(
         rpc_url,
         roles.deployer.private_key,
         config,
         verifier="groth16",
         verifying_key=json.loads(VERIFYING_KEY.read_text()),
-        fund=[roles.host.address, roles.client.address, roles.validator.address],
+        fund=[roles.host.address, roles.client.address, roles.validator.address, *also_fund],
     )
 
 
@@ -116,12 +127,16 @@ async def post_request(
     price_per_byte_per_second: int = 1,
     collateral_per_byte: int = 1,
     max_slot_loss: int = 1,
+    data: bytes | None = None,
 ) -> StorageRequest:
-    """Upload random data, then request storage for it as the client (approving the payment)."""
+    """Upload ``data`` (random bytes if None), then request storage for it as the client
+    (approving the payment)."""
     from chain.client import OnChainClient
     from store.client import upload
 
-    uploaded = await upload(data_url, secrets.token_bytes(slots * bytes_per_slot), slots)
+    if data is None:
+        data = secrets.token_bytes(slots * bytes_per_slot)
+    uploaded = await upload(data_url, data, slots)
     request = StorageRequest(
         client=client.address,
         ask=StorageAsk(
@@ -138,5 +153,8 @@ async def post_request(
         nonce=secrets.token_bytes(32),
     )
     market = cast(OnChainClient, OnChainClient.connect(rpc_url, marketplace, client.private_key))
-    await market.request_storage(request)
+    try:
+        await market.request_storage(request)
+    finally:
+        await market.close()
     return request

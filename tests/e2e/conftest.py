@@ -6,6 +6,7 @@ server and `worker.py` run as processes the tests may SIGKILL, and the Temporal 
 PostgreSQL are the session's.
 """
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from chain.deploy import Deployment
-from deploy.local.anvil import AnvilNode
+from deploy.local.anvil import AnvilNode, DevAccount, dev_accounts
 from deploy.local.postgres import PostgresInfo, PostgresServer
 from deploy.local.scenario import ManagedProcess, Roles, deploy, start_data_server, start_worker
 from deploy.settings import HostSettings
@@ -29,6 +30,8 @@ class E2EStack(BaseModel):
     anvil: AnvilNode
     deployment: Deployment
     roles: Roles
+    rival: DevAccount
+    """Another host on the same marketplace, played by tests (tests/e2e/rival.py)."""
     data_url: str
     environment: dict[str, str]
     logs: Path
@@ -55,7 +58,8 @@ def e2e(
     stack: E2EStack | None = None
     try:
         roles = Roles.default()
-        deployment = deploy(anvil.rpc_url, roles)
+        rival = dev_accounts()[4]
+        deployment = deploy(anvil.rpc_url, roles, also_fund=[rival.address])
         # 4 KB/s with 4 KiB batches: a slot downloads in seconds, slowly enough to SIGKILL
         # the worker in the middle of it.
         data_server, data_url = start_data_server(
@@ -83,6 +87,7 @@ def e2e(
             anvil=anvil,
             deployment=deployment,
             roles=roles,
+            rival=rival,
             data_url=data_url,
             environment=environment,
             logs=logs,
@@ -97,6 +102,31 @@ def e2e(
         anvil.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def e2e_client(temporal_env: WorkflowEnvironment) -> AsyncIterator[Client]:
-    yield temporal_env.client
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def e2e_client(e2e: E2EStack, temporal_env: WorkflowEnvironment) -> AsyncIterator[Client]:
+    """The session's Temporal client; after the module, this host's service is gone.
+
+    Every e2e module deploys a new chain but the host keeps its address, so the queue and the
+    follower (ids derived from the address) must not outlive the module's chain: they are
+    terminated, not stopped, since stopping needs the worker the module is about to kill.
+    """
+    client = temporal_env.client
+    yield client
+    await end_host_service(client, e2e.settings)
+
+
+async def end_host_service(client: Client, settings: HostSettings) -> None:
+    from temporalio.service import RPCError
+
+    from sales.api import RECONCILE_WORKFLOW, SLOT_QUEUE_WORKFLOW, SLOT_SALE_WORKFLOW
+    from sales.service_api import CHAIN_FOLLOWER_WORKFLOW, reconcile_workflow_id
+
+    with contextlib.suppress(RPCError):
+        await client.get_schedule_handle(reconcile_workflow_id(settings.host_address)).delete()
+    names = (SLOT_QUEUE_WORKFLOW, CHAIN_FOLLOWER_WORKFLOW, RECONCILE_WORKFLOW, SLOT_SALE_WORKFLOW)
+    types = ", ".join(f"'{name}'" for name in names)
+    async for running in client.list_workflows(
+        f"ExecutionStatus='Running' AND WorkflowType IN ({types})"
+    ):
+        with contextlib.suppress(RPCError):  # ended meanwhile
+            await client.get_workflow_handle(running.id).terminate("e2e module ended")

@@ -7,123 +7,29 @@ SIGKILLed mid-download and again mid-proving, each time replaced; the sale still
 no double fill, no byte released twice, no leaked byte or token.
 """
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
 import pytest
-from pydantic import BaseModel
 from temporalio.client import Client
-from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
-from chain.build import load_artifact
-from chain.client import OnChainClient
 from deploy.local.scenario import post_request
 from ledger.api import NewAvailability
 from ledger.postgres import PostgresLedger
+from proofs.commitment import slot_size_for
 from sales.ids import slot_id
-from sales.models import Availability, StorageRequest
-from starter import start_service
+from sales.models import StorageRequest
 from tests.e2e.conftest import E2EStack
-from workflows.search_attributes import SALE_STATE, SLOT_INDEX
+from tests.e2e.helpers import (
+    TERMINAL,
+    availability_now,
+    ensure_service,
+    host_balance,
+    host_market,
+    logs_of,
+    only_availability,
+    poll,
+    sale_states,
+)
 
 pytestmark = [pytest.mark.real_stack, pytest.mark.slow]
-
-TERMINAL = {"Finished", "Cancelled", "Failed", "Errored", "Ignored"}
-
-
-async def sale_states(client: Client, request_id: str) -> dict[int, str]:
-    states = {}
-    async for sale in client.list_workflows(
-        f"WorkflowType='SlotSale' AND RequestId='{request_id}'"
-    ):
-        index = sale.typed_search_attributes.get(SLOT_INDEX)
-        state = sale.typed_search_attributes.get(SALE_STATE)
-        if index is not None and state is not None:
-            states[index] = state
-    return states
-
-
-async def poll(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    """Poll until ``check`` holds; fail naming ``what`` at the deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(1)
-    raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
-
-
-class Log(BaseModel):
-    """One marketplace event as the test reads it from the chain."""
-
-    id: str
-    slot_index: int | None
-    timestamp: int
-
-
-async def logs_of(e2e: E2EStack, event: str) -> list[Log]:
-    """Decoded marketplace logs of one event (its id as hex), with their block timestamps."""
-    w3 = AsyncWeb3(AsyncHTTPProvider(e2e.anvil.rpc_url))
-    abi = next(x for x in load_artifact("Marketplace")["abi"] if x.get("name") == event)
-    contract = w3.eth.contract(
-        address=Web3.to_checksum_address(e2e.deployment.marketplace), abi=[abi]
-    )
-    found = []
-    for log in await getattr(contract.events, event)().get_logs(
-        from_block=e2e.deployment.block_number
-    ):
-        block = await w3.eth.get_block(log["blockNumber"])
-        args = log["args"]
-        raw_id = args["requestId"] if "requestId" in args else args["id"]
-        index = args.get("slotIndex")
-        found.append(
-            Log(id="0x" + bytes(raw_id).hex(), slot_index=index, timestamp=block["timestamp"])
-        )
-    await w3.provider.disconnect()
-    return found
-
-
-def host_market(e2e: E2EStack) -> OnChainClient:
-    market = OnChainClient.connect(
-        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.host.private_key
-    )
-    assert isinstance(market, OnChainClient)
-    return market
-
-
-async def host_balance(e2e: E2EStack) -> int:
-    market = host_market(e2e)
-    try:
-        return await market.token_balance()
-    finally:
-        await market.close()
-
-
-async def availability_now(e2e: E2EStack, availability_id: str) -> Availability:
-    ledger = await PostgresLedger.connect(e2e.settings.database_url)
-    try:
-        return await ledger.get_availability(availability_id)
-    finally:
-        await ledger.close()
-
-
-async def ensure_service(e2e: E2EStack, client: Client) -> None:
-    """Queue, follower and reconciliation for this host (idempotent: running ones are kept)."""
-    await start_service(
-        client,
-        e2e.settings,
-        {
-            "max_workers": 3,
-            "max_size": 128,
-            "simulate_proof_failures": 0,
-            "dispersal_initial_bits": 256,
-            "dispersal_window_percent": 50,
-            "start_block": e2e.deployment.block_number,
-            "confirmations": 1,
-            "reconcile_every": 3600,
-        },
-    )
 
 
 async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
@@ -207,32 +113,20 @@ async def test_an_unfilled_request_expires_and_the_host_gets_everything_back(
 ) -> None:
     """EXP-2, ST-CAN-1/2: expiry with the request still New → Cancelled on chain → this host
     frees its slot (partial payout up to expiry, collateral back) and the ledger is restored."""
-    from ledger.api import AvailabilityPatch
-
-    settings = e2e.settings
-    ledger = await PostgresLedger.connect(settings.database_url)
-    try:
-        for existing in await ledger.list_availabilities():  # room for exactly one slot below
-            await ledger.update_availability(existing.id, AvailabilityPatch(enabled=False))
-        saved = await ledger.create_availability(
-            NewAvailability(
-                total_size=30_000,
-                duration=3600,
-                min_price_per_byte_per_second=1,
-                total_collateral=30_000,
-            )
-        )
-    finally:
-        await ledger.close()
-    start = saved.availability
     if e2e.worker is None or not e2e.worker.alive():
         e2e.start_worker()
     await ensure_service(e2e, e2e_client)
+    start = await only_availability(e2e, slot_size_for(2 * 20_000, 2))  # one slot of two
     balance_before = await host_balance(e2e)
     request = await post_request(
-        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, slots=2
+        e2e.anvil.rpc_url,
+        e2e.deployment.marketplace,
+        e2e.roles.client,
+        e2e.data_url,
+        slots=2,
+        bytes_per_slot=20_000,
     )
-    assert request.ask.slot_size * 2 > start.total_size >= request.ask.slot_size
+    assert request.ask.slot_size == start.total_size
 
     async def one_cancelled() -> bool:
         return "Cancelled" in (await sale_states(e2e_client, request.id)).values()
