@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print numbers (`make bench`); not collected by pytest."""
