@@ -15,6 +15,9 @@ Delivery guarantee (ARCHITECTURE.md §3):
 * RPC, database and sink failures are retried with capped exponential backoff; the cursor only
   moves past an event once the sink has taken it. Logs that are not well-formed events of this
   marketplace are logged with the reason and skipped (MKT-11), never fatal.
+* RPC providers cap eth_getLogs (block range or result count, each with its own message), so a
+  refused range is halved for the next try; the window doubles again after WIDEN_AFTER
+  accepted ranges in a row, so a cap costs a refusal now and then, not one per poll.
 """
 
 import asyncio
@@ -176,6 +179,10 @@ class RpcLogSource:
         await self._w3.provider.disconnect()
 
 
+WIDEN_AFTER = 64
+"""Accepted eth_getLogs ranges in a row after which the follower asks for twice as many blocks."""
+
+
 class ChainFollower:
     """Follows one marketplace from a persisted cursor and feeds its events to ``sink``."""
 
@@ -202,6 +209,9 @@ class ChainFollower:
         self.start_block = start_block
         self.confirmations = confirmations
         self.batch_blocks = batch_blocks
+        self.window = batch_blocks
+        """Blocks asked of eth_getLogs next (at most ``batch_blocks``)."""
+        self._accepted_in_a_row = 0
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.on_progress = on_progress
@@ -262,8 +272,16 @@ class ChainFollower:
         start = self.cursor.block_number
         if start > confirmed:
             return True
-        end = min(confirmed, start + self.batch_blocks - 1)
-        raw_logs = await self.source.logs(start, end)
+        end = min(confirmed, start + self.window - 1)
+        try:
+            raw_logs = await self.source.logs(start, end)
+        except Exception:
+            self.window = max(1, (end - start + 1) // 2)
+            self._accepted_in_a_row = 0
+            raise
+        self._accepted_in_a_row += 1
+        if self._accepted_in_a_row % WIDEN_AFTER == 0:
+            self.window = min(self.batch_blocks, self.window * 2)
         ordered = sorted(raw_logs, key=_safe_position)
         timestamps: dict[int, int] = {}
         for raw in ordered:

@@ -256,3 +256,41 @@ async def test_cursor_table_is_created_idempotently(cursor_dsn: str) -> None:  #
         rows = conn.execute("SELECT name FROM chain_cursor ORDER BY name").fetchall()
     assert rows == [("a",), ("b",)]
     assert "password" not in repr(store) and cursor_dsn not in repr(store)
+
+
+class CappedLogs:
+    """A provider's eth_getLogs cap: ranges wider than ``max_blocks`` are refused."""
+
+    def __init__(self, source: Any, max_blocks: int) -> None:
+        self.source, self.max_blocks, self.refused = source, max_blocks, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    async def logs(self, from_block: int, to_block: int) -> list[Any]:
+        if to_block - from_block + 1 > self.max_blocks:
+            self.refused += 1
+            raise ValueError(f"query exceeds max block range {self.max_blocks}")
+        return list(await self.source.logs(from_block, to_block))
+
+
+async def test_a_refused_log_range_is_halved_until_the_provider_accepts_it(
+    chain_world: ChainWorld,  # noqa: F811
+    cursor_dsn: str,  # noqa: F811
+) -> None:
+    """Catching up over a provider that caps eth_getLogs at 2 blocks still delivers every event
+    once, in order; the window halves from 64 to 2 (5 refusals) and stays there."""
+    world = chain_world
+    await traffic(world, 3)
+    await world.w3.provider.make_request("anvil_mine", ["0x40"])  # type: ignore[arg-type]
+    sink = Recorder()
+    f = follower(world, cursor_dsn, sink, batch_blocks=64)  # the first range is 64 blocks
+    capped = CappedLogs(f.source, max_blocks=2)
+    f.source = capped
+    task = asyncio.create_task(f.run())
+    expected = await expected_events(world)
+    await until(lambda: len(sink.events) >= len(expected), "the follower to catch up")
+    await stop(task, f)
+    assert sink.events == expected
+    assert capped.refused == 5  # 64, 32, 16, 8, 4
+    assert f.window == 2
