@@ -17,8 +17,9 @@ typed errors of chain.market (MKT-2/3).
 """
 
 import asyncio
+import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import aiohttp
@@ -31,7 +32,6 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import (
     ContractLogicError,
     ProviderConnectionError,
-    TimeExhausted,
     TransactionNotFound,
     Web3RPCError,
 )
@@ -116,6 +116,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 """Failures of the endpoint, not of the call: worth retrying later."""
 SEND_FAILURES: tuple[type[BaseException], ...] = (*TRANSIENT, ValueError)
+RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT)
+
+
+log = logging.getLogger(__name__)
 
 
 class ChainUnavailableError(ConnectionError):
@@ -162,7 +166,12 @@ class OnChainMarket:
         request_cache_size: int = DEFAULT_REQUEST_CACHE_SIZE,
         tx_timeout: float = 120.0,
         poll_interval: float = 0.05,
+        resend_after: float = 30.0,
+        fee_bumps: int = 3,
     ) -> None:
+        """``tx_timeout`` bounds the wait for a receipt; a transaction still without one after
+        ``resend_after`` seconds is signed again, same nonce, at higher fees (``fee_bumps`` times
+        at most), so a fee spike cannot hold the signer's nonce queue."""
         self._w3 = w3
         self.marketplace: str = AsyncWeb3.to_checksum_address(marketplace)
         self.__account: LocalAccount = Account.from_key(private_key)
@@ -179,6 +188,8 @@ class OnChainMarket:
         self._request_cache_size = request_cache_size
         self._tx_timeout = tx_timeout
         self._poll_interval = poll_interval
+        self._resend_after = resend_after
+        self._fee_bumps = fee_bumps
 
     @classmethod
     def connect(
@@ -427,15 +438,32 @@ class OnChainMarket:
             receipt = await self._w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             try:
-                await self._w3.eth.get_transaction(HexBytes(tx_hash))
+                pending = await self._w3.eth.get_transaction(HexBytes(tx_hash))
             except TransactionNotFound:
                 return False  # never reached the node (or was dropped): send again
             except TRANSIENT as exc:
                 raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
-            receipt = await self._wait_receipt(tx_hash)
+            receipt = await self._confirm("retry", self._resendable(pending), tx_hash, None)
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
         return int(receipt["status"]) == 1
+
+    def _resendable(self, pending: Any) -> dict[str, Any] | None:
+        """A pending transaction of ours as signable fields (None if it is not ours/EIP-1559)."""
+        if pending.get("from") != self.address or int(pending.get("type", 0)) != 2:
+            return None
+        return {
+            "from": self.address,
+            "to": pending["to"],
+            "data": bytes(pending["input"]),
+            "value": int(pending["value"]),
+            "gas": int(pending["gas"]),
+            "nonce": int(pending["nonce"]),
+            "chainId": int(pending["chainId"]),
+            "type": 2,
+            "maxFeePerGas": int(pending["maxFeePerGas"]),
+            "maxPriorityFeePerGas": int(pending["maxPriorityFeePerGas"]),
+        }
 
     async def _hosted_by_me(self, slot_id: str) -> bool:
         return await self.get_host(slot_id) == self.address
@@ -538,17 +566,17 @@ class OnChainMarket:
         fees = await self._fees()
         for attempt in range(NONCE_ATTEMPTS):
             try:
-                tx_hash = await self._sign_and_send(operation, call, gas, fees, on_sent)
+                tx_hash, tx = await self._sign_and_send(operation, call, gas, fees, on_sent)
                 break
             except StaleNonceError:
                 # another process used this key: the manager re-reads the count, try again
                 if attempt == NONCE_ATTEMPTS - 1:
                     raise
-        receipt = await self._wait_receipt(tx_hash)
+        receipt = await self._confirm(operation, tx, tx_hash, on_sent)
         if int(receipt["status"]) != 1:
             reason = await self._replay_reason(call)
             raise contract_error(operation, reason)
-        return tx_hash
+        return to_hex(bytes(receipt["transactionHash"]))  # the version that was mined
 
     async def _sign_and_send(
         self,
@@ -557,7 +585,7 @@ class OnChainMarket:
         gas: int,
         fees: dict[str, int],
         on_sent: OnSent | None,
-    ) -> str:
+    ) -> tuple[str, dict[str, Any]]:
         async with self._nonces.next_nonce() as nonce:
             tx = {**call, "gas": gas, "nonce": nonce, "chainId": self._chain_id, "type": 2, **fees}
             signed = self.__account.sign_transaction(tx)
@@ -569,24 +597,77 @@ class OnChainMarket:
             except SEND_FAILURES as exc:
                 text = str(exc).lower()
                 if "already known" in text:
-                    return tx_hash  # the node has exactly this transaction
+                    return tx_hash, tx  # the node has exactly this transaction
                 if "nonce too low" in text:
                     raise StaleNonceError(str(exc)) from exc
                 # refused (fees, funds) or lost: the nonce manager re-reads the count
                 raise ChainUnavailableError(
                     f"{CONTEXT.get(operation, operation)}: sending failed: {exc}"
                 ) from exc
-        return tx_hash
+        return tx_hash, tx
 
-    async def _wait_receipt(self, tx_hash: str) -> Any:
+    async def _confirm(
+        self, operation: str, tx: dict[str, Any] | None, tx_hash: str, on_sent: OnSent | None
+    ) -> Any:
+        """The receipt of whichever version of ``tx`` is mined; the newest version is re-signed
+        at bumped fees each time ``resend_after`` passes without a receipt (``tx`` None: wait
+        without re-signing)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._tx_timeout
+        hashes, bumps = [tx_hash], 0
+        max_bumps = self._fee_bumps if tx is not None else 0
+        while True:
+            remaining = deadline - loop.time()
+            if bumps < max_bumps:
+                remaining = min(remaining, self._resend_after)
+            receipt = await self._first_receipt(hashes, max(0.0, remaining))
+            if receipt is not None:
+                return receipt
+            if tx is None or bumps >= max_bumps or loop.time() >= deadline:
+                raise ChainUnavailableError(
+                    f"no receipt for {operation} ({hashes[-1]}) after {self._tx_timeout:.0f}s "
+                    f"and {bumps} fee bump(s)"
+                )
+            bumps += 1
+            tx = {**tx, **bumped_fees(tx, await self._fees())}
+            replacement = await self._resend(operation, tx, on_sent)
+            if replacement is not None:
+                hashes.append(replacement)
+
+    async def _first_receipt(self, hashes: Sequence[str], within: float) -> Any:
+        """The first receipt found for any of ``hashes`` within ``within`` seconds, else None."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            for tx_hash in hashes:
+                try:
+                    return await self._w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+                except RECEIPT_NOT_YET:
+                    continue  # pending, replaced, or the endpoint hiccuped: keep looking
+            if loop.time() >= deadline:
+                return None
+            await asyncio.sleep(self._poll_interval)
+
+    async def _resend(
+        self, operation: str, tx: dict[str, Any], on_sent: OnSent | None
+    ) -> str | None:
+        """Broadcast a replacement (same nonce); None when the node keeps the earlier version."""
+        signed = self.__account.sign_transaction(tx)
+        tx_hash = to_hex(bytes(signed.hash))
+        if on_sent is not None:
+            await on_sent(tx_hash)
         try:
-            return await self._w3.eth.wait_for_transaction_receipt(
-                HexBytes(tx_hash), timeout=self._tx_timeout, poll_latency=self._poll_interval
-            )
-        except TimeExhausted as exc:
-            raise ChainUnavailableError(f"no receipt for {tx_hash} yet: {exc}") from exc
-        except TRANSIENT as exc:
-            raise ChainUnavailableError(f"waiting for {tx_hash}: {exc}") from exc
+            await self._w3.eth.send_raw_transaction(signed.raw_transaction)
+        except SEND_FAILURES as exc:
+            text = str(exc).lower()
+            if "already known" in text:
+                return tx_hash
+            # "nonce too low": an earlier version was mined; "underpriced" or an outage: the
+            # earlier version stands. Either way its receipt is what we wait for.
+            log.warning("%s: fee bump not taken: %s", CONTEXT.get(operation, operation), exc)
+            return None
+        log.info("%s: no receipt yet, re-sent at higher fees as %s", operation, tx_hash)
+        return tx_hash
 
     async def _replay_reason(self, call: Any) -> str:
         """Why a mined transaction reverted: replay it as a call (best effort)."""
@@ -597,6 +678,21 @@ class OnChainMarket:
         except TRANSIENT:
             pass
         return "reverted on chain"
+
+
+def bumped_fees(sent: Mapping[str, Any], now: Mapping[str, int]) -> dict[str, int]:
+    """Fees for a replacement: at least 1/8 above the sent ones (nodes demand +10% on both)
+    and at least what the market asks now."""
+    tip = max(now["maxPriorityFeePerGas"], _raised(int(sent["maxPriorityFeePerGas"])))
+    market = now["maxFeePerGas"] - now["maxPriorityFeePerGas"] + tip  # 2 x base fee + tip
+    return {
+        "maxFeePerGas": max(market, _raised(int(sent["maxFeePerGas"])), tip),
+        "maxPriorityFeePerGas": tip,
+    }
+
+
+def _raised(fee: int) -> int:
+    return fee + fee // 8 + 1
 
 
 def _revert_data(exc: ContractLogicError) -> str | None:

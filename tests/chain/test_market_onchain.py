@@ -20,7 +20,7 @@ from chain.deploy import deploy_marketplace
 from chain.errors import ContractRevertError
 from chain.fake import FakeChain
 from chain.market import SlotStateMismatchError
-from chain.onchain import ChainUnavailableError, OnChainMarket
+from chain.onchain import ChainUnavailableError, OnChainMarket, bumped_fees
 from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes
 from sales.ids import slot_id
@@ -136,6 +136,53 @@ async def test_retry_of_a_transaction_still_in_the_mempool(chain_world: ChainWor
     finally:
         await world.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     assert await _nonce(world, host.address) == int((await _tx(world, recorded[0]))["nonce"]) + 1
+
+
+async def test_a_stuck_transaction_is_resent_at_higher_fees(chain_world: ChainWorld) -> None:  # noqa: F811
+    """No receipt within resend_after: the same nonce is signed again with fees raised by at
+    least 1/8; the node keeps the replacement, which is mined once; the call returns its hash."""
+    world = chain_world
+    request = await requested(world, slots=1, max_slot_loss=0)
+    host = _market(world, 1, resend_after=0.3)
+    recorded: list[str] = []
+
+    async def on_sent(tx_hash: str) -> None:
+        recorded.append(tx_hash)
+
+    await world.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        attempt = asyncio.ensure_future(host.reserve_slot(request.id, 0, on_sent=on_sent))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not recorded:
+            assert asyncio.get_running_loop().time() < deadline, "nothing was sent"
+            await asyncio.sleep(0.01)
+        await _until_in_mempool(world, recorded[0])
+        original = await _tx(world, recorded[0])
+        while len(recorded) < 2:
+            assert asyncio.get_running_loop().time() < deadline, "no replacement was sent"
+            await asyncio.sleep(0.01)
+        await _until_in_mempool(world, recorded[1])
+        await world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        mined_hash = await attempt
+    finally:
+        await world.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert mined_hash in recorded[1:]
+    mined = await _tx(world, mined_hash or "")
+    assert mined["nonce"] == original["nonce"]
+    tip, fee = original["maxPriorityFeePerGas"], original["maxFeePerGas"]
+    assert mined["maxPriorityFeePerGas"] >= tip + tip // 8 + 1
+    assert mined["maxFeePerGas"] >= fee + fee // 8 + 1
+    assert (await world.w3.eth.get_transaction_receipt(HexBytes(mined_hash or "")))["status"] == 1
+    assert await _nonce(world, host.address) == original["nonce"] + 1
+    assert not await host.can_reserve_slot(request.id, 0)  # reserved, once
+
+
+def test_replacement_fees_beat_the_sent_ones_and_the_market() -> None:
+    sent = {"maxFeePerGas": 100, "maxPriorityFeePerGas": 8}
+    calm = bumped_fees(sent, {"maxFeePerGas": 50, "maxPriorityFeePerGas": 2})
+    assert calm == {"maxFeePerGas": 113, "maxPriorityFeePerGas": 10}
+    spike = bumped_fees(sent, {"maxFeePerGas": 1_000, "maxPriorityFeePerGas": 40})
+    assert spike == {"maxFeePerGas": 1_000, "maxPriorityFeePerGas": 40}
 
 
 async def test_gas_limits_use_the_mkt5_multipliers(chain_world: ChainWorld) -> None:  # noqa: F811
