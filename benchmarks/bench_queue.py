@@ -66,7 +66,7 @@ def items(request_id: str, count: int) -> list[SlotQueueItem]:
             duration=3600,
             price_per_byte_per_second=1 + i % 7,
             collateral=1,
-            expiry=10**9,
+            expiry=4 * 10**9,  # far ahead: expired items are dropped, not sold
         )
         for i in range(count)
     ]

@@ -48,6 +48,8 @@ RECENT_KEYS = 512
 """How many applied event keys the queue remembers to drop re-delivered chain events."""
 
 QUEUE_NOT_RUNNING = "QueueNotRunning"
+DROP_EXPIRED_ITEMS = "drop-expired-items"
+"""Patch id: queues started before this change replay their dispatches unchanged."""
 
 
 @workflow.defn(name=SLOT_QUEUE_WORKFLOW)
@@ -93,6 +95,9 @@ class SlotQueueWorkflow:
 
     async def _dispatch(self) -> None:
         item = self._items.pop(0)
+        if self._expired(item) and workflow.patched(DROP_EXPIRED_ITEMS):
+            workflow.logger.info("item of an expired request dropped", extra=_log(item))
+            return
         if item.seen:
             # SQ-20.4: only seen items are left, so stop until something new arrives.
             self._paused = True
@@ -128,6 +133,13 @@ class SlotQueueWorkflow:
         watcher = asyncio.create_task(self._release_when_closed(handle, item.key, run_id))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
+
+    @staticmethod
+    def _expired(item: SlotQueueItem) -> bool:
+        """Beyond the reference: a new request past its expiry can never start, so a sale for
+        it would only read the chain and be ignored. Repair items carry the expiry of a request
+        that already started, and stay."""
+        return not item.repair and item.expiry <= workflow.now().timestamp()
 
     async def _release_when_closed(
         self,

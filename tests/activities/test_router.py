@@ -53,7 +53,8 @@ class Routed:
     def __init__(self, client: Client, queue: WorkflowHandle[SlotQueueWorkflow, QueueStatus]):
         self.client = client
         self.queue = queue
-        self.chain = FakeChain()
+        # the chain's clock is the queue's: requests posted now have not expired for it
+        self.chain = FakeChain(now=int(time.time()))
         self.request: StorageRequest = example_request(nonce=uuid.uuid4().int, slots=3)
         self.chain.mint(self.request.client, 10**30)
         self.chain.mint(HOST, 10**30)

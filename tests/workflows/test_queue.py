@@ -40,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
 QueueHandle = WorkflowHandle[SlotQueueWorkflow, QueueStatus]
 StartQueue = Callable[..., Awaitable[QueueHandle]]
 RID = ContextVar("RID", default="0x" + "ab" * 32)
+FAR_FUTURE = 4_000_000_000
+"""Items' absolute expiry (year 2096): the queue drops items of requests already expired."""
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +51,12 @@ def fresh_request_id() -> None:
 
 
 def item(
-    index: int, price: int = 1, request_id: str | None = None, seen: bool = False
+    index: int,
+    price: int = 1,
+    request_id: str | None = None,
+    seen: bool = False,
+    expiry: int = FAR_FUTURE,
+    repair: bool = False,
 ) -> SlotQueueItem:
     return SlotQueueItem(
         request_id=request_id or RID.get(),
@@ -58,8 +65,9 @@ def item(
         duration=10,
         price_per_byte_per_second=price,
         collateral=1,
-        expiry=1000,
+        expiry=expiry,
         seen=seen,
+        repair=repair,
     )
 
 
@@ -251,7 +259,7 @@ async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
         key="0xfeed:3",
         request_id=RID.get(),
         ask=request.ask,
-        expires_at=5000,
+        expires_at=FAR_FUTURE,
         collateral=request.ask.collateral_per_slot,
     )
     first = await handle.execute_update(SlotQueueWorkflow.push_request, push)
@@ -340,3 +348,17 @@ async def test_sales_5_an_instant_release_frees_the_worker_for_the_next_item(
         status = await eventually(handle, lambda s: not s.items and not s.running)
         assert status.items == [] and status.running == []
         await handle.terminate("test over")
+
+
+async def test_items_of_expired_requests_are_dropped_but_repairs_are_sold(
+    queue: StartQueue,
+) -> None:
+    """Beyond SQ-20: an unfilled request past its expiry can never start, so its item is dropped
+    at dispatch without a sale; a repair item carries its started request's past expiry and is
+    sold."""
+    handle = await queue(max_workers=3)
+    past = int(time.time()) - 60
+    items = [item(0, expiry=past), item(1, expiry=past, repair=True), item(2)]
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=items))
+    status = await eventually(handle, lambda s: not s.items and len(s.running) == 2)
+    assert running_indices(status) == [1, 2]
