@@ -93,6 +93,7 @@ async def _availability(args: argparse.Namespace) -> int:
                     total_collateral=args.total_collateral,
                     enabled=not args.disabled,
                     until=args.until,
+                    key=args.key,
                 )
             )
         elif args.action == "update":
@@ -340,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--until", type=non_negative_int, default=0,
                         help="unix time after which no slot may end (0: no limit)")  # fmt: skip
     create.add_argument("--disabled", action="store_true")
+    create.add_argument("--key", help="idempotency key: the same create run again (a deploy "
+                        "script, a retried job) returns the first one's availability")  # fmt: skip
     update = actions.add_parser("update", help="change an availability (REST-3..6)")
     update.add_argument("id")
     update.add_argument("--total-size", type=positive_int)

@@ -33,6 +33,10 @@ class QuotaNotEnoughError(LedgerError):
     pass
 
 
+class AvailabilityConflictError(LedgerError):
+    """An availability with this key exists with other terms: update it instead."""
+
+
 class InvalidInputError(LedgerError, ValueError):
     """Zero or negative sizes, values out of uint range, forbidden updates (REST-2/3)."""
 
@@ -46,6 +50,10 @@ class NewAvailability(BaseModel):
     total_collateral: int
     enabled: bool = True
     until: int = 0
+    key: str | None = None
+    """Idempotency key (e.g. from a deploy script): the id derives from it, so creating again
+    with the same key and terms returns the stored availability; other terms fail with
+    AvailabilityConflictError. Without a key every create makes a new one (RES-2)."""
 
 
 class AvailabilityPatch(BaseModel):

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from ledger.api import (
+    AvailabilityConflictError,
     AvailabilityPatch,
     BytesOutOfBoundsError,
     InvalidInputError,
@@ -29,6 +30,7 @@ from ledger.api import (
 )
 from sales.api import AvailabilitySaved
 from sales.errors import ArithmeticRangeError
+from sales.keccak import keccak256
 from sales.matching import matches
 from sales.models import Availability, Reservation
 from sales.uint import (
@@ -195,6 +197,43 @@ def increased(old: AvailabilityRow, new: AvailabilityRow) -> bool:
 
 
 # --- operations ------------------------------------------------------------------------------
+
+
+MAX_KEY_LENGTH = 200
+
+
+def keyed_availability_id(new: NewAvailability) -> str | None:
+    """The id an availability with an idempotency key gets (None without a key)."""
+    if new.key is None:
+        return None
+    if not new.key or len(new.key) > MAX_KEY_LENGTH or not new.key.isprintable():
+        raise InvalidInputError(f"key must be 1..{MAX_KEY_LENGTH} printable characters")
+    return "0x" + keccak256(b"codex-sales-temporal/availability/" + new.key.encode()).hex()
+
+
+def check_same_terms(stored: AvailabilityRow, new: NewAvailability) -> None:
+    """A repeated keyed create must ask for what is stored; anything else is a conflict."""
+    asked = (
+        new.total_size,
+        new.duration,
+        new.min_price_per_byte_per_second,
+        new.total_collateral,
+        new.enabled,
+        new.until,
+    )
+    held = (
+        stored.total_size,
+        stored.duration,
+        stored.min_price_per_byte_per_second,
+        stored.total_collateral,
+        stored.enabled,
+        stored.until,
+    )
+    if asked != held:
+        raise AvailabilityConflictError(
+            f"availability with key {new.key!r} exists ({stored.id}) with other terms; "
+            "update it instead"
+        )
 
 
 def new_availability(

@@ -59,9 +59,14 @@ class MemoryLedger:
 
     async def create_availability(self, new: NewAvailability) -> SavedAvailability:
         core.validate_new(new)
+        keyed = core.keyed_availability_id(new)
         async with self._lock:
+            stored = self._availabilities.get(keyed) if keyed is not None else None
+            if stored is not None:
+                core.check_same_terms(stored, new)
+                return self._saved(stored, False)  # created before: no change
             row = core.new_availability(
-                new, _new_id(), quota=self.quota_bytes, reserved=self._reserved
+                new, keyed or _new_id(), quota=self.quota_bytes, reserved=self._reserved
             )
             await self._fault("create_availability", "before_commit")
             self._availabilities[row.id] = row

@@ -199,10 +199,22 @@ class PostgresLedger:
     async def create_availability(self, new: NewAvailability) -> SavedAvailability:
         """RES-8..11; the notice always fires on create (RES-23)."""
         core.validate_new(new)
+        keyed = core.keyed_availability_id(new)
         async with self._transaction() as conn:
+            # the quota row lock serialises creates, so two with one key cannot both insert
             cur = await conn.execute("SELECT reserved_bytes FROM ledger.store_quota FOR UPDATE")
             (reserved,) = await cur.fetchone() or (0,)
-            row = core.new_availability(new, _new_id(), quota=self.quota_bytes, reserved=reserved)
+            if keyed is not None:
+                try:
+                    stored = await self._lock_availability(conn, keyed)
+                except NotExistsError:
+                    pass
+                else:
+                    core.check_same_terms(stored, new)
+                    return await self._saved(conn, stored, False)  # created before: no change
+            row = core.new_availability(
+                new, keyed or _new_id(), quota=self.quota_bytes, reserved=reserved
+            )
             await conn.execute(
                 f"INSERT INTO ledger.availabilities ({_AV_COLS}) VALUES "
                 f"({', '.join('%(' + f.name + ')s' for f in fields(AvailabilityRow))})",

@@ -67,6 +67,19 @@ def test_availabilities_are_created_listed_and_updated(
     assert [a["id"] for a in json.loads(out)] == [created["id"]]
 
 
+def test_a_keyed_create_run_twice_makes_one_availability(
+    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
+    keyed = [*CREATE, "--total-collateral", "5000", "--key", "k8s-job"]
+    code, out, _ = run([*keyed, "--total-size", "1000"], capsys)
+    assert code == 0
+    code, again, _ = run([*keyed, "--total-size", "1000"], capsys)
+    assert code == 0 and json.loads(again)["id"] == json.loads(out)["id"]
+    code, _, err = run([*keyed, "--total-size", "9"], capsys)
+    assert code == 2 and "update it instead" in err
+
+
 def test_updating_an_unknown_availability_is_refused(
     database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,7 @@ import pydantic
 import pytest
 
 from ledger.api import (
+    AvailabilityConflictError,
     AvailabilityPatch,
     BytesOutOfBoundsError,
     InvalidInputError,
@@ -40,6 +41,25 @@ async def test_res2_ids_are_random_and_remaining_collateral_starts_at_total(ledg
     assert a.id != b.id
     assert a.total_remaining_collateral == a.total_collateral == 100_000
     assert await ledger.get_availability(a.id) == a
+
+
+async def test_a_keyed_create_is_idempotent_and_refuses_other_terms(ledger):
+    """Beyond RES-2: with an idempotency key, the same create twice is one availability (one
+    quota draw, a notice only the first time); other terms under the key are a conflict."""
+    first = await ledger.create_availability(new_av(key="deploy/main"))
+    again = await ledger.create_availability(new_av(key="deploy/main"))
+    assert again.availability == first.availability
+    assert first.notice is not None and again.notice is None
+    assert await ledger.available_quota() == DEFAULT_QUOTA_BYTES - 1000
+    with pytest.raises(AvailabilityConflictError, match="update it instead"):
+        await ledger.create_availability(new_av(key="deploy/main", total_size=2000))
+    other = await ledger.create_availability(new_av(key="deploy/second"))
+    assert other.availability.id != first.availability.id
+    assert len(await ledger.list_availabilities()) == 2
+    for bad in ("", "x" * 201, "tab\there"):
+        with pytest.raises(InvalidInputError):
+            await ledger.create_availability(new_av(key=bad))
+    assert len(await ledger.list_availabilities()) == 2
 
 
 async def test_res5_quota_is_20_gib_and_has_available_is_strict(ledger):
