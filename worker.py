@@ -168,6 +168,9 @@ async def connect(settings: HostSettings) -> Client:
 
 
 async def run(roles: Sequence[str], settings: HostSettings) -> None:
+    missing = settings.missing_for(roles)
+    if missing:
+        raise SystemExit(f"role(s) {', '.join(roles)} need {', '.join(missing)}")
     client = await connect(settings)
     resources = Resources(settings)
     workers = await build_workers(client, roles, resources)

@@ -5,11 +5,37 @@ hides them, and nothing here puts them into a workflow payload or a log line.
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from eth_account import Account
 from pydantic import BaseModel, ConfigDict
+
+ENVIRONMENT: dict[str, str] = {
+    "temporal_address": "TEMPORAL_ADDRESS",
+    "temporal_namespace": "TEMPORAL_NAMESPACE",
+    "database_url": "SALES_DATABASE_URL",
+    "rpc_url": "SALES_RPC_URL",
+    "marketplace_address": "SALES_MARKETPLACE_ADDRESS",
+    "signer_key": "SALES_SIGNER_KEY",
+    "data_url": "SALES_DATA_URL",
+    "data_dir": "SALES_DATA_DIR",
+    "quota_bytes": "SALES_QUOTA_BYTES",
+    "download_batch_bytes": "SALES_DOWNLOAD_BATCH_BYTES",
+    "proving_concurrency": "SALES_PROVING_CONCURRENCY",
+    "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
+    "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
+    "metrics_address": "SALES_METRICS_ADDRESS",
+}
+"""Setting -> the environment variable it is read from."""
+
+ROLE_NEEDS: dict[str, tuple[str, ...]] = {
+    # workflows, ledger, chain reads (as the signer: mySlots), onStore, the chain follower
+    "sales": ("database_url", "rpc_url", "marketplace_address", "signer_key", "data_url"),
+    "chain-tx": ("rpc_url", "marketplace_address", "signer_key"),
+    "proving": ("data_dir",),
+}
+"""What each worker role cannot start without."""
 
 
 class HostSettings(BaseModel):
@@ -24,9 +50,9 @@ class HostSettings(BaseModel):
     data_url: str = ""
     data_dir: str = ".stack/host-data"
     quota_bytes: int = 20 * 2**30
+    """The host store's size: availabilities draw from it (RES-5) and downloads fill it."""
     download_batch_bytes: int = 1 << 20
     """onStore writes, releases and heartbeats per batch of this size."""
-    """The host store's size: availabilities draw from it (RES-5) and downloads fill it."""
     proving_concurrency: int = 1
     chain_tx_concurrency: int = 1
     graceful_shutdown_seconds: float = 30.0
@@ -57,23 +83,15 @@ class HostSettings(BaseModel):
         back to the embedded stack's state, so the CLI works right after `stack up`.
         """
         values = {**_stack_environment(), **os.environ} if env is None else dict(env)
-        fields = {
-            "temporal_address": "TEMPORAL_ADDRESS",
-            "temporal_namespace": "TEMPORAL_NAMESPACE",
-            "database_url": "SALES_DATABASE_URL",
-            "rpc_url": "SALES_RPC_URL",
-            "marketplace_address": "SALES_MARKETPLACE_ADDRESS",
-            "signer_key": "SALES_SIGNER_KEY",
-            "data_url": "SALES_DATA_URL",
-            "data_dir": "SALES_DATA_DIR",
-            "quota_bytes": "SALES_QUOTA_BYTES",
-            "download_batch_bytes": "SALES_DOWNLOAD_BATCH_BYTES",
-            "proving_concurrency": "SALES_PROVING_CONCURRENCY",
-            "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
-            "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
-            "metrics_address": "SALES_METRICS_ADDRESS",
-        }
-        return cls.model_validate({f: values[v] for f, v in fields.items() if v in values})
+        return cls.model_validate(
+            {field: values[name] for field, name in ENVIRONMENT.items() if name in values}
+        )
+
+    def missing_for(self, roles: Iterable[str]) -> list[str]:
+        """The variables these worker roles need that are unset, so a misconfigured pod stops
+        at start with all of them named, not at its first activity with one."""
+        needed = {field for role in roles for field in ROLE_NEEDS[role]}
+        return sorted(ENVIRONMENT[field] for field in needed if not getattr(self, field))
 
 
 def _stack_environment() -> dict[str, str]:

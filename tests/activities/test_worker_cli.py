@@ -1,10 +1,13 @@
-"""worker.py: roles and activity discovery."""
+"""worker.py: roles, required settings and activity discovery."""
+
+import asyncio
 
 import pytest
 
 import worker
 from activities.ledger import LedgerActivities
 from activities.market import MarketActivities
+from deploy.settings import HostSettings
 
 
 def test_roles() -> None:
@@ -24,3 +27,13 @@ def test_activity_methods_finds_every_registered_name() -> None:
         for m in [*market.reads(), *market.transactions()]
     }
     assert len(worker.activity_methods(LedgerActivities(None))) == 4  # type: ignore[arg-type]
+
+
+def test_a_role_without_its_settings_stops_at_start_naming_them() -> None:
+    """Every missing variable named at once, before any connection is tried."""
+    bare = HostSettings.from_env({})
+    assert bare.missing_for(["proving"]) == []  # the store directory has a default
+    assert bare.missing_for(["chain-tx"]) == ["SALES_MARKETPLACE_ADDRESS", "SALES_SIGNER_KEY"]
+    with pytest.raises(SystemExit, match="SALES_DATA_URL") as stopped:
+        asyncio.run(worker.run(["sales"], bare))
+    assert "SALES_DATABASE_URL" in str(stopped.value) and "SALES_SIGNER_KEY" in str(stopped.value)
