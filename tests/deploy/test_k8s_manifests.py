@@ -1,0 +1,142 @@
+"""The Kubernetes manifests (deploy/k8s), checked without a cluster.
+
+Each document is a valid object of the Kubernetes API (strict: a misspelt field fails), and each
+worker Deployment gets what its role needs from the ConfigMap and the Secret, with secrets only
+by reference, one signer for the nonce sequence, a drain shorter than the grace period, a shared
+block store, and exactly the search attributes the workflows set.
+"""
+
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+import worker
+from deploy.settings import ENVIRONMENT, ROLE_NEEDS, HostSettings
+from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.30.0"
+SECRETS = {"SALES_SIGNER_KEY", "SALES_DATABASE_URL"}
+OTHER_VARIABLES = {"SALES_LOG_LEVEL"}
+
+
+def documents() -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(K8S.glob("*.yaml")):
+        found += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return found
+
+
+def one(kind: str) -> dict[str, Any]:
+    [doc] = [d for d in documents() if d["kind"] == kind]
+    return doc
+
+
+def deployments() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in documents() if d["kind"] == "Deployment"}
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [only] = deployment["spec"]["template"]["spec"]["containers"]
+    return dict(only)
+
+
+def roles(deployment: dict[str, Any]) -> list[str]:
+    command = container(deployment)["command"]
+    assert command[:2] == ["python", "worker.py"], "the worker is PID 1 (SIGTERM reaches it)"
+    return worker.parse_roles(command[2:])
+
+
+def environment(deployment: dict[str, Any]) -> dict[str, str]:
+    """The variables the container sees, with the Secret template's placeholder values."""
+    config, secret = one("ConfigMap"), one("Secret")
+    env: dict[str, str] = {}
+    for source in container(deployment).get("envFrom", []):
+        assert source["configMapRef"]["name"] == config["metadata"]["name"]
+        env.update(config["data"])
+    for variable in container(deployment).get("env", []):
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            ref = variable["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == secret["metadata"]["name"]
+            env[variable["name"]] = secret["stringData"][ref["key"]]
+    return env
+
+
+@pytest.mark.parametrize(
+    "document", documents(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+)
+def test_every_manifest_is_a_valid_kubernetes_object(document: dict[str, Any]) -> None:
+    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def test_every_role_is_deployed_once_with_every_setting_it_needs() -> None:
+    deployed: list[str] = []
+    for name, deployment in deployments().items():
+        env = environment(deployment)
+        if "SALES_SIGNER_KEY" in env:  # the template's placeholder is not a key
+            env["SALES_SIGNER_KEY"] = "0x" + "11" * 32
+        its_roles = roles(deployment)
+        assert HostSettings.from_env(env).missing_for(its_roles) == [], name
+        deployed += its_roles
+    assert sorted(deployed) == sorted(ROLE_NEEDS)
+
+
+def test_secrets_come_only_from_the_secret_and_only_where_needed() -> None:
+    assert not SECRETS & set(one("ConfigMap")["data"])
+    for name, deployment in deployments().items():
+        for variable in container(deployment).get("env", []):
+            if variable["name"] in SECRETS:
+                assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
+        needed = {ENVIRONMENT[f] for role in roles(deployment) for f in ROLE_NEEDS[role]}
+        mounted = {v["name"] for v in container(deployment).get("env", []) if "valueFrom" in v}
+        assert mounted <= needed, f"{name} mounts secrets it does not need"
+
+
+def test_every_variable_set_is_one_the_worker_reads() -> None:
+    known = set(ENVIRONMENT.values()) | OTHER_VARIABLES
+    assert set(one("ConfigMap")["data"]) <= known
+    assert set(one("Secret")["stringData"]) <= known
+    for deployment in deployments().values():
+        assert set(environment(deployment)) <= known
+
+
+def test_one_signer_one_nonce_sequence() -> None:
+    """Two chain-tx pods with one key would send competing transactions with the same nonces;
+    Recreate keeps a rollout from overlapping the old pod and the new."""
+    [chain_tx] = [d for d in deployments().values() if roles(d) == ["chain-tx"]]
+    assert chain_tx["spec"]["replicas"] == 1
+    assert chain_tx["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_workers_drain_before_kubernetes_kills_them() -> None:
+    for name, deployment in deployments().items():
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        drain = HostSettings.from_env(environment(deployment)).graceful_shutdown_seconds
+        assert drain < grace, name
+
+
+def test_the_block_store_is_one_shared_volume() -> None:
+    claim = one("PersistentVolumeClaim")
+    users = []
+    for name, deployment in deployments().items():
+        pod = deployment["spec"]["template"]["spec"]
+        for volume in pod.get("volumes", []):
+            assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+            users.append(name)
+    data_roles = {"sales", "proving"}  # onStore writes, proving reads
+    assert set(users) >= {n for n, d in deployments().items() if data_roles & set(roles(d))}
+    assert "ReadWriteMany" in claim["spec"]["accessModes"]
+
+
+def test_the_job_registers_exactly_the_search_attributes_workflows_set() -> None:
+    script = "\n".join(container(one("Job"))["args"])
+    registered = set(re.findall(r"(\w+)=(Keyword|Int)\b", script))
+    names = {"KEYWORD": "Keyword", "INT": "Int"}
+    used = {(key.name, names[key.indexed_value_type.name]) for key in ALL_SEARCH_ATTRIBUTES}
+    assert registered == used
