@@ -140,3 +140,24 @@ def test_the_job_registers_exactly_the_search_attributes_workflows_set() -> None
     names = {"KEYWORD": "Keyword", "INT": "Int"}
     used = {(key.name, names[key.indexed_value_type.name]) for key in ALL_SEARCH_ATTRIBUTES}
     assert registered == used
+
+
+def test_the_image_pins_the_snarkjs_the_lockfile_pins() -> None:
+    """The proving role's snarkjs in the image is the version the tests prove with."""
+    import json
+
+    locked = json.loads((K8S.parents[1] / "package-lock.json").read_text())
+    version = locked["packages"]["node_modules/snarkjs"]["version"]
+    dockerfile = (K8S.parent / "Dockerfile").read_text()
+    assert re.findall(r"snarkjs@([\d.]+)", dockerfile) == [version]
+    for deployment in deployments().values():
+        assert container(deployment)["image"].startswith("codex-sales-temporal:")
+
+
+def test_workers_run_as_the_images_non_root_user() -> None:
+    dockerfile = (K8S.parent / "Dockerfile").read_text()
+    [user] = re.findall(r"^USER (\d+):(\d+)$", dockerfile, flags=re.MULTILINE)
+    for name, deployment in deployments().items():
+        pod = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert pod["runAsNonRoot"] and str(pod["runAsUser"]) == user[0], name
+        assert str(pod["fsGroup"]) == user[1], name  # the shared store stays writable
