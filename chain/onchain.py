@@ -651,21 +651,22 @@ class OnChainMarket:
     async def _resend(
         self, operation: str, tx: dict[str, Any], on_sent: OnSent | None
     ) -> str | None:
-        """Broadcast a replacement (same nonce); None when the node keeps the earlier version."""
+        """Broadcast a replacement (same nonce); None when the node keeps the earlier version.
+
+        Unlike a first broadcast, ``on_sent`` hears of a replacement only once the node has
+        it: a refused one must not displace the recorded hash a retry will look up."""
         signed = self.__account.sign_transaction(tx)
         tx_hash = to_hex(bytes(signed.hash))
-        if on_sent is not None:
-            await on_sent(tx_hash)
         try:
             await self._w3.eth.send_raw_transaction(signed.raw_transaction)
         except SEND_FAILURES as exc:
-            text = str(exc).lower()
-            if "already known" in text:
-                return tx_hash
-            # "nonce too low": an earlier version was mined; "underpriced" or an outage: the
-            # earlier version stands. Either way its receipt is what we wait for.
-            log.warning("%s: fee bump not taken: %s", CONTEXT.get(operation, operation), exc)
-            return None
+            if "already known" not in str(exc).lower():
+                # "nonce too low": an earlier version was mined; "underpriced" or an outage:
+                # the earlier version stands. Either way its receipt is what we wait for.
+                log.warning("%s: fee bump not taken: %s", CONTEXT.get(operation, operation), exc)
+                return None
+        if on_sent is not None:
+            await on_sent(tx_hash)
         log.info("%s: no receipt yet, re-sent at higher fees as %s", operation, tx_hash)
         return tx_hash
 

@@ -177,6 +177,41 @@ async def test_a_stuck_transaction_is_resent_at_higher_fees(chain_world: ChainWo
     assert not await host.can_reserve_slot(request.id, 0)  # reserved, once
 
 
+async def test_a_refused_fee_bump_keeps_the_recorded_hash(
+    chain_world: ChainWorld,  # noqa: F811
+) -> None:
+    """A replacement the node refuses (geth: "replacement transaction underpriced"; anvil takes
+    any bump, so the refusal is the node's answer played here) is never reported: the hash a
+    retried activity looks up stays the one the node holds, and that retry finds it mined."""
+    world = chain_world
+    request = await requested(world, slots=1, max_slot_loss=0)
+    host = _market(world, 1, resend_after=0.2, tx_timeout=1.5)
+    send = host.w3.eth.send_raw_transaction
+    broadcasts: list[Any] = []
+
+    async def refuse_replacements(raw: Any) -> Any:
+        broadcasts.append(raw)
+        if len(broadcasts) > 1:
+            raise ValueError("replacement transaction underpriced")
+        return await send(raw)
+
+    host.w3.eth.send_raw_transaction = refuse_replacements  # type: ignore[method-assign,assignment]
+    recorded: list[str] = []
+
+    async def on_sent(tx_hash: str) -> None:
+        recorded.append(tx_hash)
+
+    await world.w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        with pytest.raises(ChainUnavailableError, match="3 fee bump"):
+            await host.reserve_slot(request.id, 0, on_sent=on_sent)
+        assert len(broadcasts) == 4 and len(recorded) == 1, "refused bumps are not reported"
+        await world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    finally:
+        await world.w3.provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
+    assert await host.reserve_slot(request.id, 0, sent=recorded[0]) == recorded[0]
+
+
 def test_replacement_fees_beat_the_sent_ones_and_the_market() -> None:
     sent = {"maxFeePerGas": 100, "maxPriorityFeePerGas": 8}
     calm = bumped_fees(sent, {"maxFeePerGas": 50, "maxPriorityFeePerGas": 2})
