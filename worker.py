@@ -57,7 +57,9 @@ class Resources:
             s = self.settings
             if not (s.marketplace_address and s.signer_key):
                 raise SystemExit("SALES_MARKETPLACE_ADDRESS and SALES_SIGNER_KEY are required")
-            self._market = OnChainMarket.connect(s.rpc_url, s.marketplace_address, s.signer_key)
+            self._market = OnChainMarket.connect(
+                s.rpc_url, s.marketplace_address, s.signer_key, max_fee_per_gas=s.max_fee_per_gas
+            )
         return self._market
 
     async def ledger(self) -> Any:

@@ -168,10 +168,14 @@ class OnChainMarket:
         poll_interval: float = 0.05,
         resend_after: float = 30.0,
         fee_bumps: int = 3,
+        max_fee_per_gas: int | None = None,
     ) -> None:
         """``tx_timeout`` bounds the wait for a receipt; a transaction still without one after
         ``resend_after`` seconds is signed again, same nonce, at higher fees (``fee_bumps`` times
-        at most), so a fee spike cannot hold the signer's nonce queue."""
+        at most), so a fee spike cannot hold the signer's nonce queue. ``max_fee_per_gas`` (wei)
+        caps what any transaction may offer, bumps included: above it, the host waits."""
+        if max_fee_per_gas is not None and max_fee_per_gas <= 0:
+            raise ValueError("max_fee_per_gas must be positive")
         self._w3 = w3
         self.marketplace: str = AsyncWeb3.to_checksum_address(marketplace)
         self.__account: LocalAccount = Account.from_key(private_key)
@@ -190,6 +194,7 @@ class OnChainMarket:
         self._poll_interval = poll_interval
         self._resend_after = resend_after
         self._fee_bumps = fee_bumps
+        self._max_fee = max_fee_per_gas
 
     @classmethod
     def connect(
@@ -540,7 +545,7 @@ class OnChainMarket:
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
         tip = int(await self._rpc("priority fee", self._w3.eth.max_priority_fee))
         base = int(block.get("baseFeePerGas") or 0)
-        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+        return capped({"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}, self._max_fee)
 
     async def _transact(
         self,
@@ -629,7 +634,11 @@ class OnChainMarket:
                     f"and {bumps} fee bump(s)"
                 )
             bumps += 1
-            tx = {**tx, **bumped_fees(tx, await self._fees())}
+            fees = bumped_fees(tx, await self._fees(), self._max_fee)
+            if fees is None:
+                log.warning("%s: no receipt yet and the fee cap allows no bump", operation)
+                continue
+            tx = {**tx, **fees}
             replacement = await self._resend(operation, tx, on_sent)
             if replacement is not None:
                 hashes.append(replacement)
@@ -681,15 +690,24 @@ class OnChainMarket:
         return "reverted on chain"
 
 
-def bumped_fees(sent: Mapping[str, Any], now: Mapping[str, int]) -> dict[str, int]:
+def bumped_fees(
+    sent: Mapping[str, Any], now: Mapping[str, int], cap: int | None = None
+) -> dict[str, int] | None:
     """Fees for a replacement: at least 1/8 above the sent ones (nodes demand +10% on both)
-    and at least what the market asks now."""
+    and at least what the market asks now; None when ``cap`` leaves no room for that."""
     tip = max(now["maxPriorityFeePerGas"], _raised(int(sent["maxPriorityFeePerGas"])))
     market = now["maxFeePerGas"] - now["maxPriorityFeePerGas"] + tip  # 2 x base fee + tip
-    return {
-        "maxFeePerGas": max(market, _raised(int(sent["maxFeePerGas"])), tip),
-        "maxPriorityFeePerGas": tip,
-    }
+    fee = max(market, _raised(int(sent["maxFeePerGas"])), tip)
+    if cap is not None and fee > cap:
+        return None  # a replacement within the cap would be refused as underpriced
+    return {"maxFeePerGas": fee, "maxPriorityFeePerGas": tip}
+
+
+def capped(fees: dict[str, int], cap: int | None) -> dict[str, int]:
+    """First-broadcast fees within ``cap``: the transaction waits for the base fee to fall."""
+    if cap is None or fees["maxFeePerGas"] <= cap:
+        return fees
+    return {"maxFeePerGas": cap, "maxPriorityFeePerGas": min(fees["maxPriorityFeePerGas"], cap)}
 
 
 def _raised(fee: int) -> int:

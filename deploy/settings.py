@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from eth_account import Account
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 ENVIRONMENT: dict[str, str] = {
     "temporal_address": "TEMPORAL_ADDRESS",
@@ -26,6 +26,7 @@ ENVIRONMENT: dict[str, str] = {
     "chain_tx_concurrency": "SALES_CHAIN_TX_CONCURRENCY",
     "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
     "metrics_address": "SALES_METRICS_ADDRESS",
+    "max_fee_per_gas": "SALES_MAX_FEE_PER_GAS",
 }
 """Setting -> the environment variable it is read from."""
 
@@ -57,6 +58,8 @@ class HostSettings(BaseModel):
     chain_tx_concurrency: int = 1
     graceful_shutdown_seconds: float = 30.0
     metrics_address: str = ""
+    max_fee_per_gas: int | None = Field(default=None, gt=0)
+    """Wei: no transaction (fee bumps included) offers more; unset means no cap."""
 
     def __repr__(self) -> str:
         return (

@@ -37,3 +37,13 @@ def test_a_role_without_its_settings_stops_at_start_naming_them() -> None:
     with pytest.raises(SystemExit, match="SALES_DATA_URL") as stopped:
         asyncio.run(worker.run(["sales"], bare))
     assert "SALES_DATABASE_URL" in str(stopped.value) and "SALES_SIGNER_KEY" in str(stopped.value)
+
+
+def test_the_fee_cap_is_read_in_wei_and_must_be_positive() -> None:
+    import pydantic
+
+    capped = HostSettings.from_env({"SALES_MAX_FEE_PER_GAS": "50000000000"})
+    assert capped.max_fee_per_gas == 50 * 10**9
+    assert HostSettings.from_env({}).max_fee_per_gas is None
+    with pytest.raises(pydantic.ValidationError):
+        HostSettings.from_env({"SALES_MAX_FEE_PER_GAS": "0"})

@@ -20,7 +20,7 @@ from chain.deploy import deploy_marketplace
 from chain.errors import ContractRevertError
 from chain.fake import FakeChain
 from chain.market import SlotStateMismatchError
-from chain.onchain import ChainUnavailableError, OnChainMarket, bumped_fees
+from chain.onchain import ChainUnavailableError, OnChainMarket, bumped_fees, capped
 from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes
 from sales.ids import slot_id
@@ -218,6 +218,25 @@ def test_replacement_fees_beat_the_sent_ones_and_the_market() -> None:
     assert calm == {"maxFeePerGas": 113, "maxPriorityFeePerGas": 10}
     spike = bumped_fees(sent, {"maxFeePerGas": 1_000, "maxPriorityFeePerGas": 40})
     assert spike == {"maxFeePerGas": 1_000, "maxPriorityFeePerGas": 40}
+
+
+def test_the_fee_cap_bounds_first_fees_and_bumps() -> None:
+    sent = {"maxFeePerGas": 100, "maxPriorityFeePerGas": 8}
+    calm = {"maxFeePerGas": 50, "maxPriorityFeePerGas": 2}
+    assert bumped_fees(sent, calm, cap=113) == {"maxFeePerGas": 113, "maxPriorityFeePerGas": 10}
+    assert bumped_fees(sent, calm, cap=112) is None  # no room for a +1/8 bump: keep waiting
+    assert capped({"maxFeePerGas": 500, "maxPriorityFeePerGas": 20}, 300) == {
+        "maxFeePerGas": 300,
+        "maxPriorityFeePerGas": 20,
+    }
+    assert capped({"maxFeePerGas": 500, "maxPriorityFeePerGas": 400}, 300) == {
+        "maxFeePerGas": 300,
+        "maxPriorityFeePerGas": 300,
+    }
+    assert capped(calm, None) == calm
+    with pytest.raises(ValueError):
+        OnChainMarket.connect("http://127.0.0.1:1", "0x" + "11" * 20, "0x" + "22" * 32,
+                              max_fee_per_gas=0)  # fmt: skip
 
 
 async def test_gas_limits_use_the_mkt5_multipliers(chain_world: ChainWorld) -> None:  # noqa: F811
