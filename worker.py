@@ -100,7 +100,7 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
     common: dict[str, Any] = {"graceful_shutdown_timeout": settings.graceful_shutdown}
     workers: list[Worker] = []
     if "sales" in roles:
-        from activities.service import ServiceActivities
+        from activities.service import ServiceActivities, closed_sales
         from activities.store import StoreActivities
 
         market, ledger = resources.market(), await resources.ledger()
@@ -122,6 +122,7 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
                     *LedgerActivities(ledger).all(),
                     *activity_methods(store),
                     *activity_methods(service),
+                    closed_sales,
                 ],
                 **common,
             )

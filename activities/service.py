@@ -14,6 +14,7 @@ from chain.market import Market
 from ledger.api import Ledger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
+from sales.queue_api import HeldSales, QueueActivity
 from sales.reconcile import orphan_returned_collateral
 from sales.service_api import (
     FollowInput,
@@ -95,6 +96,24 @@ class ServiceActivities:
                 )
             )
         return ReconcilePlan(recover=active, orphans=orphans)
+
+
+@activity.defn(name=QueueActivity.CLOSED_SALES)
+async def closed_sales(held: HeldSales) -> list[str]:
+    """Workflow ids of the held sales whose run has closed (or is gone): their worker is free."""
+    closed = []
+    for sale in held.sales:
+        handle = activity.client().get_workflow_handle(sale.workflow_id, run_id=sale.run_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            closed.append(sale.workflow_id)
+            continue
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            closed.append(sale.workflow_id)
+    return closed
 
 
 async def _sale_running(sid: str) -> bool:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 with workflow.unsafe.imports_passed_through():
     from activities.router import EventRouter
+    from activities.service import closed_sales
     from benchmarks.bench_sale import Router, new_fake
     from chain.events import SlotFilled
     from chain.fake import FakeChain
@@ -125,7 +126,12 @@ async def to_filled(client: Client, count: int, workers: int) -> float:
         router.add(fake)
     acts = router.activities()
     async with (
-        Worker(client, task_queue=SALES_TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=acts),
+        Worker(
+            client,
+            task_queue=SALES_TASK_QUEUE,
+            workflows=ALL_WORKFLOWS,
+            activities=[*acts, closed_sales],
+        ),
         Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=acts),
         Worker(client, task_queue=PROVING_TASK_QUEUE, activities=acts),
     ):

@@ -27,6 +27,9 @@ class QueueSettings(Message):
     sale: SaleSettings = SaleSettings()
     events_per_run: int = Field(default=2000, ge=10)
     """Continue-as-new after this many handled messages (Temporal's per-run update limit)."""
+    carried_check_seconds: int = Field(default=60, ge=1)
+    """How often a run asks whether sales started by an earlier run (not its children, so not
+    watched) have closed without releasing their worker."""
 
     @model_validator(mode="after")
     def _workers_fit(self) -> "QueueSettings":
@@ -116,6 +119,16 @@ class QueueSignal(StrEnum):
     SALE_RELEASED = "sale_released"
     RESUME = "resume"
     STOP = "stop"
+
+
+class QueueActivity(StrEnum):
+    CLOSED_SALES = "queue_closed_sales"
+
+
+class HeldSales(Message):
+    """Sales holding workers that an earlier run of the queue started."""
+
+    sales: list[Running]
 
 
 class QueueUpdate(StrEnum):

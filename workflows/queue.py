@@ -9,13 +9,14 @@ across continue-as-new, so the queue can run for the life of the host.
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 
     from sales.api import (
         SLOT_QUEUE_WORKFLOW,
@@ -31,11 +32,13 @@ with workflow.unsafe.imports_passed_through():
     from sales.queue import check_slot_count, clear_seen, insert_bounded, items_for_request
     from sales.queue_api import (
         DeleteSlots,
+        HeldSales,
         PushedItem,
         PushItems,
         PushOutcome,
         PushRequest,
         PushResult,
+        QueueActivity,
         QueueInput,
         QueueSignal,
         QueueState,
@@ -49,6 +52,8 @@ RECENT_KEYS = 512
 
 QUEUE_NOT_RUNNING = "QueueNotRunning"
 DROP_EXPIRED_ITEMS = "drop-expired-items"
+WATCH_CARRIED_SALES = "watch-carried-sales"
+"""Patch id: runs continued before this change carry their sales unwatched, as they did."""
 """Patch id: queues started before this change replay their dispatches unchanged."""
 
 
@@ -62,6 +67,10 @@ class SlotQueueWorkflow:
         self._running: dict[tuple[str, int], Running] = {r.item.key: r for r in state.running}
         self._paused = state.paused
         self._recent: list[str] = list(state.recent_keys)
+        self._carried: dict[tuple[str, int], str | None] = {
+            r.item.key: r.run_id for r in state.running
+        }
+        """Sales an earlier run started: not this run's children, so polled, not awaited."""
         self._stopping = False
         self._handled = 0
         self._watchers: set[asyncio.Task[None]] = set()
@@ -69,6 +78,10 @@ class SlotQueueWorkflow:
     @workflow.run
     async def run(self, input: QueueInput) -> QueueStatus:
         self._show()
+        if self._carried and workflow.patched(WATCH_CARRIED_SALES):
+            watcher = asyncio.create_task(self._watch_carried())
+            self._watchers.add(watcher)
+            watcher.add_done_callback(self._watchers.discard)
         while True:
             await workflow.wait_condition(
                 lambda: self._stopping or self._continue_due() or self._can_dispatch()
@@ -155,6 +168,43 @@ class SlotQueueWorkflow:
             del self._running[key]
             workflow.logger.warning("sale closed without releasing its worker", extra={})
             self._show()
+
+    async def _watch_carried(self) -> None:
+        """Free the workers of carried sales that closed without releasing them (terminated by
+        an operator, say); without this only a recovery sale's release would free them."""
+        every = timedelta(seconds=self._settings.carried_check_seconds)
+        while True:
+            self._carried = {
+                key: run
+                for key, run in self._carried.items()
+                if key in self._running and self._running[key].run_id == run
+            }
+            if not self._carried:
+                return
+            await workflow.sleep(every, summary="carried sales still running?")
+            held = [self._running[key] for key in self._carried if key in self._running]
+            if not held:
+                continue  # all released meanwhile
+            closed = await workflow.execute_activity(
+                QueueActivity.CLOSED_SALES,
+                HeldSales(sales=held),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                result_type=list[str],
+            )
+            for key, run in list(self._carried.items()):
+                held_now = self._running.get(key)
+                if (
+                    held_now is not None
+                    and held_now.run_id == run
+                    and held_now.workflow_id in closed
+                ):
+                    del self._running[key]
+                    workflow.logger.warning(
+                        "carried sale closed without releasing its worker",
+                        extra=_log(held_now.item),
+                    )
+                    self._show()
 
     # -- pushes (Updates) -------------------------------------------------------------------
 

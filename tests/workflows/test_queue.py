@@ -18,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    from activities.service import closed_sales
     from sales.api import (
         AvailabilitySaved,
     )
@@ -119,7 +120,10 @@ async def queue(temporal_client: Client, task_queue: str) -> AsyncIterator[Start
         return handle
 
     async with Worker(
-        temporal_client, task_queue=task_queue, workflows=[SlotQueueWorkflow, FakeSale]
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[SlotQueueWorkflow, FakeSale],
+        activities=[closed_sales],
     ):
         yield start
         for handle in handles:
@@ -362,3 +366,25 @@ async def test_items_of_expired_requests_are_dropped_but_repairs_are_sold(
     await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=items))
     status = await eventually(handle, lambda s: not s.items and len(s.running) == 2)
     assert running_indices(status) == [1, 2]
+
+
+async def test_a_carried_sale_that_closes_without_releasing_frees_its_worker(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    """SALES-5 across continue-as-new: a sale the previous run started is not the new run's
+    child, so the new run polls it; terminated without a release, its worker is freed."""
+    handle = await queue(max_workers=1, events_per_run=10, carried_check_seconds=1)
+    await handle.execute_update(SlotQueueWorkflow.push_items, PushItems(items=[item(0, price=99)]))
+    held = (await eventually(handle, lambda s: len(s.running) == 1)).running[0]
+    first_run = (await temporal_client.get_workflow_handle(handle.id).describe()).run_id
+    for index in range(1, 13):
+        await handle.execute_update(
+            SlotQueueWorkflow.push_items, PushItems(items=[item(index)], key=f"k{index}")
+        )
+    description = await temporal_client.get_workflow_handle(handle.id).describe()
+    assert description.run_id != first_run, "the queue continued as new"
+    await temporal_client.get_workflow_handle(held.workflow_id).terminate("operator")
+    status = await eventually(
+        handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index != 0
+    )
+    assert held.item.key not in [r.item.key for r in status.running]
