@@ -54,9 +54,7 @@ class Resources:
         from chain.onchain import OnChainMarket
 
         if self._market is None:
-            s = self.settings
-            if not (s.marketplace_address and s.signer_key):
-                raise SystemExit("SALES_MARKETPLACE_ADDRESS and SALES_SIGNER_KEY are required")
+            s = self.settings  # run() checked the role's settings (HostSettings.missing_for)
             self._market = OnChainMarket.connect(
                 s.rpc_url, s.marketplace_address, s.signer_key, max_fee_per_gas=s.max_fee_per_gas
             )
@@ -66,8 +64,6 @@ class Resources:
         from ledger.postgres import PostgresLedger
 
         if self._ledger is None:
-            if not self.settings.database_url:
-                raise SystemExit("SALES_DATABASE_URL is required")
             self._ledger = await PostgresLedger.connect(
                 self.settings.database_url, quota_bytes=self.settings.quota_bytes
             )

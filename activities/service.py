@@ -1,11 +1,13 @@
-"""Service activities: the long-running chain follower and reconciliation's reads."""
+"""Service activities: the long-running chain follower, reconciliation's reads, and the queue's
+check on sales an earlier run of it started."""
 
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.router import EventRouter
@@ -101,23 +103,20 @@ class ServiceActivities:
 @activity.defn(name=QueueActivity.CLOSED_SALES)
 async def closed_sales(held: HeldSales) -> list[str]:
     """Workflow ids of the held sales whose run has closed (or is gone): their worker is free."""
-    closed = []
-    for sale in held.sales:
-        handle = activity.client().get_workflow_handle(sale.workflow_id, run_id=sale.run_id)
-        try:
-            description = await handle.describe()
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                raise
-            closed.append(sale.workflow_id)
-            continue
-        if description.status != WorkflowExecutionStatus.RUNNING:
-            closed.append(sale.workflow_id)
-    return closed
+    client = activity.client()
+    return [
+        sale.workflow_id
+        for sale in held.sales
+        if not await _running(client.get_workflow_handle(sale.workflow_id, run_id=sale.run_id))
+    ]
 
 
 async def _sale_running(sid: str) -> bool:
-    handle = activity.client().get_workflow_handle(sale_workflow_id(sid))
+    return await _running(activity.client().get_workflow_handle(sale_workflow_id(sid)))
+
+
+async def _running(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether this workflow (run) is still running; an unknown one is not."""
     try:
         description = await handle.describe()
     except RPCError as error:

@@ -211,25 +211,20 @@ def keyed_availability_id(new: NewAvailability) -> str | None:
     return "0x" + keccak256(b"codex-sales-temporal/availability/" + new.key.encode()).hex()
 
 
+TERMS = (
+    "total_size",
+    "duration",
+    "min_price_per_byte_per_second",
+    "total_collateral",
+    "enabled",
+    "until",
+)
+"""What a keyed create asks for and the stored availability must match."""
+
+
 def check_same_terms(stored: AvailabilityRow, new: NewAvailability) -> None:
     """A repeated keyed create must ask for what is stored; anything else is a conflict."""
-    asked = (
-        new.total_size,
-        new.duration,
-        new.min_price_per_byte_per_second,
-        new.total_collateral,
-        new.enabled,
-        new.until,
-    )
-    held = (
-        stored.total_size,
-        stored.duration,
-        stored.min_price_per_byte_per_second,
-        stored.total_collateral,
-        stored.enabled,
-        stored.until,
-    )
-    if asked != held:
+    if any(getattr(stored, term) != getattr(new, term) for term in TERMS):
         raise AvailabilityConflictError(
             f"availability with key {new.key!r} exists ({stored.id}) with other terms; "
             "update it instead"

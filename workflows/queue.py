@@ -52,9 +52,9 @@ RECENT_KEYS = 512
 
 QUEUE_NOT_RUNNING = "QueueNotRunning"
 DROP_EXPIRED_ITEMS = "drop-expired-items"
+"""Patch id: queues started before this change replay their dispatches unchanged."""
 WATCH_CARRIED_SALES = "watch-carried-sales"
 """Patch id: runs continued before this change carry their sales unwatched, as they did."""
-"""Patch id: queues started before this change replay their dispatches unchanged."""
 
 
 @workflow.defn(name=SLOT_QUEUE_WORKFLOW)
@@ -163,10 +163,17 @@ class SlotQueueWorkflow:
         """Free the worker if the sale closes without releasing it (terminated, failed)."""
         with contextlib.suppress(Exception):  # any way the child ends frees the worker
             await handle
+        self._free_unreleased(key, run)
+
+    def _free_unreleased(self, key: tuple[str, int], run: str | None) -> None:
+        """Free the worker of a sale run that closed while still holding it (no-op if released
+        or if the slot's worker now belongs to another run)."""
         held = self._running.get(key)
         if held is not None and held.run_id == run:
             del self._running[key]
-            workflow.logger.warning("sale closed without releasing its worker", extra={})
+            workflow.logger.warning(
+                "sale closed without releasing its worker", extra=_log(held.item)
+            )
             self._show()
 
     async def _watch_carried(self) -> None:
@@ -181,30 +188,18 @@ class SlotQueueWorkflow:
             }
             if not self._carried:
                 return
-            await workflow.sleep(every, summary="carried sales still running?")
-            held = [self._running[key] for key in self._carried if key in self._running]
-            if not held:
-                continue  # all released meanwhile
             closed = await workflow.execute_activity(
                 QueueActivity.CLOSED_SALES,
-                HeldSales(sales=held),
+                HeldSales(sales=[self._running[key] for key in self._carried]),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
                 result_type=list[str],
             )
-            for key, run in list(self._carried.items()):
-                held_now = self._running.get(key)
-                if (
-                    held_now is not None
-                    and held_now.run_id == run
-                    and held_now.workflow_id in closed
-                ):
-                    del self._running[key]
-                    workflow.logger.warning(
-                        "carried sale closed without releasing its worker",
-                        extra=_log(held_now.item),
-                    )
-                    self._show()
+            for key, run in self._carried.items():
+                held = self._running.get(key)
+                if held is not None and held.workflow_id in closed:
+                    self._free_unreleased(key, run)
+            await workflow.sleep(every, summary="carried sales still running?")
 
     # -- pushes (Updates) -------------------------------------------------------------------
 
