@@ -21,18 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_sale import Router, start_sale
-from deploy.local.temporal import temporal_cli
+from benchmarks.bench_sale import Router, dev_server, fake_host, start_sale
 from sales.api import (
-    CHAIN_TX_TASK_QUEUE,
-    PROVING_TASK_QUEUE,
-    SALES_TASK_QUEUE,
     OnProveInput,
     SubmitProofInput,
     TxOutcome,
@@ -40,8 +33,6 @@ from sales.api import (
 from sales.models import Groth16Proof, RequestState, SlotState
 from sales.periods import Periodicity
 from tests.workflows.fakes import FakeSale, an_availability, chain_now, make_request
-from workflows import ALL_WORKFLOWS
-from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
 @dataclass
@@ -109,26 +100,10 @@ async def run_level(
 
 
 async def main(args: argparse.Namespace) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_cli()),
-        data_converter=pydantic_data_converter,
-        search_attributes=ALL_SEARCH_ATTRIBUTES,
-        ui=False,
-    )
-    async with env:
+    async with await dev_server() as env:
         client = env.client
         router = Router()
-        acts = router.activities()
-        async with (
-            Worker(client, task_queue=SALES_TASK_QUEUE, workflows=ALL_WORKFLOWS, activities=acts),
-            Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=acts),
-            Worker(
-                client,
-                task_queue=PROVING_TASK_QUEUE,
-                activities=acts,
-                max_concurrent_activities=args.prover_slots,
-            ),
-        ):
+        async with fake_host(client, router, prover_slots=args.prover_slots):
             print(
                 f"proving sales on one worker: {args.period} s periods, a proof required in "
                 f"every period, fake prover {args.prove_ms} ms x {args.prover_slots} slots, "

@@ -32,13 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 with workflow.unsafe.imports_passed_through():
     from activities.router import EventRouter
     from activities.service import closed_sales
-    from benchmarks.bench_sale import Router, new_fake
+    from benchmarks.bench_sale import Router, fake_host, new_fake
     from chain.events import SlotFilled
     from chain.fake import FakeChain
     from deploy.local.temporal import temporal_cli
     from sales.api import (
-        CHAIN_TX_TASK_QUEUE,
-        PROVING_TASK_QUEUE,
         SALE_RELEASED_SIGNAL,
         SALES_TASK_QUEUE,
         SLOT_SALE_WORKFLOW,
@@ -49,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     from sales.models import SlotQueueItem
     from sales.queue_api import PushItems, QueueInput, QueueSettings
     from tests.workflows.fakes import item_for
-    from workflows import ALL_WORKFLOWS
     from workflows.queue import SlotQueueWorkflow
     from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -124,17 +121,7 @@ async def to_filled(client: Client, count: int, workers: int) -> float:
     for fake in fakes:
         fake.finish_at = fake.created_at  # after Filled: payout at once, no proving load left
         router.add(fake)
-    acts = router.activities()
-    async with (
-        Worker(
-            client,
-            task_queue=SALES_TASK_QUEUE,
-            workflows=ALL_WORKFLOWS,
-            activities=[*acts, closed_sales],
-        ),
-        Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=acts),
-        Worker(client, task_queue=PROVING_TASK_QUEUE, activities=acts),
-    ):
+    async with fake_host(client, router, sales_activities=[closed_sales]):
         queue = await client.start_workflow(
             SlotQueueWorkflow.run,
             QueueInput(settings=QueueSettings(max_workers=workers, max_size=max(count, workers))),
@@ -149,12 +136,10 @@ async def to_filled(client: Client, count: int, workers: int) -> float:
         while True:
             filled = sum(Activity.MARKET_FILL_SLOT in f.names() for f in fakes)
             if filled == count:
-                try:  # the busy worker may answer a query late: ask again
+                with contextlib.suppress(RPCError):  # a busy worker may answer late: ask again
                     status = await queue.query(SlotQueueWorkflow.status)
-                except RPCError:
-                    continue
-                if not status.items and not status.running:
-                    break
+                    if not status.items and not status.running:
+                        break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{filled}/{count} filled in time")
             await asyncio.sleep(0.5)

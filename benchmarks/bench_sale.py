@@ -14,6 +14,8 @@ import asyncio
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from deploy.local.temporal import temporal_cli
 from sales.api import (
     CHAIN_TX_TASK_QUEUE,
     PROVING_TASK_QUEUE,
@@ -91,6 +94,45 @@ class Router:
         [argument] = hints.values()
         call.__annotations__ = {"arg": argument, "return": returns}  # decode by these types
         return activity.defn(name=name)(call)
+
+
+async def dev_server() -> WorkflowEnvironment:
+    """A local Temporal dev server (in memory, free port) with the project's search attributes."""
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_cli()),
+        data_converter=pydantic_data_converter,
+        search_attributes=ALL_SEARCH_ATTRIBUTES,
+        ui=False,
+    )
+
+
+@asynccontextmanager
+async def fake_host(
+    client: Client,
+    router: Router,
+    *,
+    workflows: Sequence[type] = ALL_WORKFLOWS,
+    sales_activities: Sequence[Callable[..., Any]] = (),
+    prover_slots: int | None = None,
+) -> AsyncIterator[None]:
+    """One process's workers, like `worker.py --role all`, every activity routed to the fakes."""
+    acts = router.activities()
+    async with (
+        Worker(
+            client,
+            task_queue=SALES_TASK_QUEUE,
+            workflows=workflows,
+            activities=[*acts, *sales_activities],
+        ),
+        Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=acts),
+        Worker(
+            client,
+            task_queue=PROVING_TASK_QUEUE,
+            activities=acts,
+            max_concurrent_activities=prover_slots,
+        ),
+    ):
+        yield
 
 
 @activity.defn(name="noop")
@@ -181,25 +223,11 @@ async def events_per_period(client: Client, router: Router) -> float:
 
 
 async def main(count: int) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=".venv/bin/temporal",
-        data_converter=pydantic_data_converter,
-        search_attributes=ALL_SEARCH_ATTRIBUTES,
-        ui=False,
-    )
-    async with env:
+    async with await dev_server() as env:
         client = env.client
         router = Router()
-        acts = router.activities()
         async with (
-            Worker(
-                client,
-                task_queue=SALES_TASK_QUEUE,
-                workflows=[*ALL_WORKFLOWS, FakeQueueWorkflow],
-                activities=acts,
-            ),
-            Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=acts),
-            Worker(client, task_queue=PROVING_TASK_QUEUE, activities=acts),
+            fake_host(client, router, workflows=[*ALL_WORKFLOWS, FakeQueueWorkflow]),
             Worker(client, task_queue="bare", workflows=[BareWorkflow], activities=[noop]),
         ):
             print(f"{count} sales, Preparing → Filled, fake activities, dev server (in memory)")

@@ -2,7 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -11,11 +13,12 @@ from web3 import AsyncHTTPProvider, AsyncWeb3, Web3
 
 from chain.build import load_artifact
 from chain.client import OnChainClient
-from ledger.api import NewAvailability, SavedAvailability
+from deploy.local.scenario import post_request
+from ledger.api import AvailabilityPatch, NewAvailability, SavedAvailability
 from ledger.postgres import PostgresLedger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
-from sales.models import Availability, Reservation
+from sales.models import Availability, Reservation, StorageRequest
 from starter import notify_queue, start_service
 from tests.e2e.conftest import E2EStack
 from workflows.sale_state import SaleOutcome
@@ -96,6 +99,13 @@ async def logs_of(e2e: E2EStack, event: str) -> list[Log]:
     return found
 
 
+async def client_requests(e2e: E2EStack, **ask: Any) -> StorageRequest:
+    """The client uploads a dataset and requests storage for it (scenario.post_request)."""
+    return await post_request(
+        e2e.anvil.rpc_url, e2e.deployment.marketplace, e2e.roles.client, e2e.data_url, **ask
+    )
+
+
 async def request_logs(e2e: E2EStack, event: str, request_id: str) -> list[Log]:
     return [log for log in await logs_of(e2e, event) if log.id == request_id]
 
@@ -118,30 +128,30 @@ async def host_balance(e2e: E2EStack) -> int:
         await market.close()
 
 
-async def availability_now(e2e: E2EStack, availability_id: str) -> Availability:
+@asynccontextmanager
+async def host_ledger(e2e: E2EStack) -> AsyncIterator[PostgresLedger]:
     ledger = await PostgresLedger.connect(e2e.settings.database_url)
     try:
-        return await ledger.get_availability(availability_id)
+        yield ledger
     finally:
         await ledger.close()
+
+
+async def availability_now(e2e: E2EStack, availability_id: str) -> Availability:
+    async with host_ledger(e2e) as ledger:
+        return await ledger.get_availability(availability_id)
 
 
 async def reservations_now(e2e: E2EStack) -> list[Reservation]:
-    ledger = await PostgresLedger.connect(e2e.settings.database_url)
-    try:
+    async with host_ledger(e2e) as ledger:
         return await ledger.list_reservations()
-    finally:
-        await ledger.close()
 
 
 async def only_availability(e2e: E2EStack, slot_size: int, slots: int = 1) -> Availability:
     """Disable every availability, then offer room (bytes and collateral) for ``slots`` slots
     of ``slot_size`` bytes at 1 token per byte: the tests decide how many slots the host takes.
     """
-    from ledger.api import AvailabilityPatch
-
-    ledger = await PostgresLedger.connect(e2e.settings.database_url)
-    try:
+    async with host_ledger(e2e) as ledger:
         for existing in await ledger.list_availabilities():
             await ledger.update_availability(existing.id, AvailabilityPatch(enabled=False))
         saved = await ledger.create_availability(
@@ -152,18 +162,13 @@ async def only_availability(e2e: E2EStack, slot_size: int, slots: int = 1) -> Av
                 total_collateral=slot_size * slots,
             )
         )
-    finally:
-        await ledger.close()
     await tell_queue(e2e, saved)
     return saved.availability
 
 
 async def grow_availability(e2e: E2EStack, availability_id: str, slot_size: int) -> Availability:
     """Room for one more slot, told to the running queue as the starter does (RES-23)."""
-    from ledger.api import AvailabilityPatch
-
-    ledger = await PostgresLedger.connect(e2e.settings.database_url)
-    try:
+    async with host_ledger(e2e) as ledger:
         now = await ledger.get_availability(availability_id)
         saved = await ledger.update_availability(
             availability_id,
@@ -172,8 +177,6 @@ async def grow_availability(e2e: E2EStack, availability_id: str, slot_size: int)
                 total_collateral=now.total_collateral + slot_size,
             ),
         )
-    finally:
-        await ledger.close()
     await tell_queue(e2e, saved)
     return saved.availability
 

@@ -10,9 +10,6 @@ no double fill, no byte released twice, no leaked byte or token.
 import pytest
 from temporalio.client import Client
 
-from deploy.local.scenario import post_request
-from ledger.api import NewAvailability
-from ledger.postgres import PostgresLedger
 from proofs.commitment import slot_size_for
 from sales.ids import slot_id
 from sales.models import StorageRequest
@@ -20,12 +17,14 @@ from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import (
     TERMINAL,
     availability_now,
+    client_requests,
     ensure_service,
     host_balance,
     host_market,
     logs_of,
     only_availability,
     poll,
+    reservations_now,
     sale_states,
 )
 
@@ -35,25 +34,11 @@ pytestmark = [pytest.mark.real_stack, pytest.mark.slow]
 async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
     e2e: E2EStack, e2e_client: Client
 ) -> None:
-    settings = e2e.settings
-    ledger = await PostgresLedger.connect(settings.database_url)
-    saved = await ledger.create_availability(
-        NewAvailability(
-            total_size=1_000_000,
-            duration=3600,
-            min_price_per_byte_per_second=1,
-            total_collateral=1_000_000,
-        )
-    )
-    await ledger.close()
-    start = saved.availability
+    start = await only_availability(e2e, 1_000_000)  # room for every slot
     balance_before = await host_balance(e2e)
     await ensure_service(e2e, e2e_client)
-    request: StorageRequest = await post_request(
-        e2e.anvil.rpc_url,
-        e2e.deployment.marketplace,
-        e2e.roles.client,
-        e2e.data_url,
+    request: StorageRequest = await client_requests(
+        e2e,
         slots=3,
         expiry=150,  # room for two crashes before every slot must be filled
         duration=240,
@@ -101,11 +86,7 @@ async def test_a_three_slot_sale_survives_a_worker_crash_and_pays_out(
     after = await availability_now(e2e, start.id)
     assert after.free_size == start.free_size
     assert after.total_remaining_collateral == start.total_remaining_collateral
-    ledger = await PostgresLedger.connect(settings.database_url)
-    try:
-        assert await ledger.list_reservations() == []
-    finally:
-        await ledger.close()
+    assert await reservations_now(e2e) == []
 
 
 async def test_an_unfilled_request_expires_and_the_host_gets_everything_back(
@@ -118,11 +99,8 @@ async def test_an_unfilled_request_expires_and_the_host_gets_everything_back(
     await ensure_service(e2e, e2e_client)
     start = await only_availability(e2e, slot_size_for(2 * 20_000, 2))  # one slot of two
     balance_before = await host_balance(e2e)
-    request = await post_request(
-        e2e.anvil.rpc_url,
-        e2e.deployment.marketplace,
-        e2e.roles.client,
-        e2e.data_url,
+    request = await client_requests(
+        e2e,
         slots=2,
         bytes_per_slot=20_000,
     )

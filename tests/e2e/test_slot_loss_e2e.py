@@ -15,7 +15,6 @@ import secrets
 import pytest
 from temporalio.client import Client
 
-from deploy.local.scenario import post_request
 from proofs.commitment import slot_size_for
 from sales.ids import slot_id
 from sales.models import RequestState, StorageRequest, repair_collateral
@@ -23,6 +22,7 @@ from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import (
     TERMINAL,
     availability_now,
+    client_requests,
     ensure_service,
     grow_availability,
     host_balance,
@@ -96,11 +96,8 @@ async def test_losing_more_slots_than_allowed_fails_the_request_and_the_sale(
     data = secrets.token_bytes(2 * BYTES_PER_SLOT)
     start = await only_availability(e2e, slot_size_for(len(data), 2))  # one slot of two
     balance_before = await host_balance(e2e)
-    request = await post_request(
-        e2e.anvil.rpc_url,
-        e2e.deployment.marketplace,
-        e2e.roles.client,
-        e2e.data_url,
+    request = await client_requests(
+        e2e,
         slots=2,
         data=data,
         max_slot_loss=0,
@@ -150,11 +147,8 @@ async def test_a_slot_another_host_leaves_is_repaired_by_this_host(
     slot_size = slot_size_for(len(data), 2)
     start = await only_availability(e2e, slot_size)
     balance_before = await host_balance(e2e)
-    request = await post_request(
-        e2e.anvil.rpc_url,
-        e2e.deployment.marketplace,
-        e2e.roles.client,
-        e2e.data_url,
+    request = await client_requests(
+        e2e,
         slots=2,
         data=data,
         max_slot_loss=1,
