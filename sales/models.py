@@ -5,7 +5,7 @@ hostile on-chain value is rejected at the boundary instead of wrapping later.
 """
 
 from collections.abc import Sequence
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -129,6 +129,19 @@ class Availability(Frozen):
     until: Timestamp = 0
 
 
+class FillRecord(StrEnum):
+    """The durable record of this host's fill, kept in the workflow and on the reservation row."""
+
+    NOT_SENT = "not_sent"
+    """No fillSlot transaction was ever broadcast: nothing can be on chain."""
+    SENT = "sent"
+    """Broadcast; no outcome seen yet. The collateral may be on chain."""
+    LANDED = "landed"
+    """Our fillSlot was mined successfully: the collateral went on chain."""
+    REFUSED = "refused"
+    """The chain reverted our fillSlot (another host won, a stale proof...): nothing deposited."""
+
+
 class Reservation(Frozen):
     """Bytes of an availability held for one slot (RES-17..21)."""
 
@@ -140,6 +153,10 @@ class Reservation(Frozen):
     slot_index: Uint64
     valid_until: Timestamp
     """The request end (absolute seconds)."""
+    collateral: Uint256 = 0
+    """What the reservation deducted from the availability's remaining collateral."""
+    fill: FillRecord = FillRecord.NOT_SENT
+    """The durable fill record: settlement reads it (sales/settlement.py)."""
 
 
 class SlotQueueItem(Frozen):
