@@ -17,6 +17,7 @@ from sales.api import (
     CloseReservationResult,
     CreateReservationInput,
     FindAvailabilityInput,
+    RecordFillInput,
     ReservationList,
     ReservationSummary,
 )
@@ -60,6 +61,12 @@ class LedgerActivities:
             )
             return CloseReservationResult(availability_saved=saved.notice if saved else None)
 
+    @activity.defn(name=Activity.LEDGER_RECORD_FILL)
+    async def record_fill(self, record: RecordFillInput) -> None:
+        """ARCHITECTURE §8: the fill record on the reservation row, before and after the fill."""
+        async with business_errors():
+            await self._ledger.record_fill(record.reservation_id, record.fill)
+
     @activity.defn(name=Activity.LEDGER_LIST_RESERVATIONS)
     async def list_reservations(self) -> ReservationList:
         async with business_errors():
@@ -81,5 +88,6 @@ class LedgerActivities:
             self.find_availability,
             self.create_reservation,
             self.close_reservation,
+            self.record_fill,
             self.list_reservations,
         ]

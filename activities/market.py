@@ -111,19 +111,24 @@ class MarketActivities:
             return await self._market.slot_collateral(ref.request_id, ref.slot_index)
 
     @activity.defn(name=Activity.MARKET_PROVING_STATUS)
-    async def proving_status(self, ref: SlotIdRef) -> ProvingStatus:
-        market, slot_id = self._market, ref.slot_id
+    async def proving_status(self, ref: SlotRef) -> ProvingStatus:
+        """One period's facts for a slot, all from one block (see ProvingStatus)."""
         async with business_errors():
             config = await self._configuration()
+            snap = await self._market.proving_snapshot(ref.slot_id, ref.request_id)
             return ProvingStatus(
-                slot_state=await market.slot_state(slot_id),
-                proof_required=await market.is_proof_required(slot_id),
-                proof_will_be_required=await market.will_proof_be_required(slot_id),
-                pointer=await market.get_pointer(slot_id),
-                challenge=await market.get_challenge(slot_id),
-                chain_time=await market.current_time(),
+                slot_state=snap.slot_state,
+                proof_required=snap.proof_required,
+                proof_will_be_required=snap.proof_will_be_required,
+                pointer=snap.pointer,
+                challenge=snap.challenge,
+                chain_time=snap.timestamp,
                 period_seconds=config.proofs.period,
                 downtime=config.proofs.downtime,
+                block_number=snap.block_number,
+                seconds_per_block=snap.seconds_per_block,
+                request_state=snap.request_state,
+                host=snap.host,
             )
 
     @activity.defn(name=Activity.MARKET_MY_SLOTS)

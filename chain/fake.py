@@ -33,7 +33,7 @@ from chain.events import (
     SlotReservationsFull,
     StorageRequested,
 )
-from chain.market import MarketError, OnSent
+from chain.market import MarketError, OnSent, ProvingSnapshot
 from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes, to_hex
 from sales.ids import slot_id as make_slot_id
@@ -658,6 +658,21 @@ class FakeMarket:
 
     async def get_pointer(self, slot_id: str) -> int:
         return self.chain.pointer(slot_id)
+
+    async def proving_snapshot(self, slot_id: str, request_id: str) -> ProvingSnapshot:
+        """The fake chain has no blocks in between calls: every read is of the same state."""
+        return ProvingSnapshot(
+            block_number=self.chain.block_number,
+            timestamp=self.chain.now,
+            seconds_per_block=1.0,
+            slot_state=await self.slot_state(slot_id),
+            request_state=await self.request_state(request_id),
+            host=await self.get_host(slot_id),
+            pointer=await self.get_pointer(slot_id),
+            challenge=await self.get_challenge(slot_id),
+            proof_required=await self.is_proof_required(slot_id),
+            proof_will_be_required=await self.will_proof_be_required(slot_id),
+        )
 
     async def get_challenge(self, slot_id: str) -> str:
         return self.chain.challenge(slot_id)

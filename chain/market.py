@@ -6,6 +6,7 @@ the typed errors below (MKT-2/3).
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sales.models import (
@@ -32,6 +33,22 @@ class SlotReservationNotAllowedError(MarketError):
 
 class ProofInvalidError(MarketError):
     """submitProof with a proof the verifier rejects (MKT-3)."""
+
+
+@dataclass(frozen=True)
+class ProvingSnapshot:
+    """A slot's proving facts, all read at ONE block so period, pointer and challenge agree."""
+
+    block_number: int
+    timestamp: int
+    seconds_per_block: float
+    slot_state: SlotState
+    request_state: RequestState | None
+    host: str | None
+    pointer: int
+    challenge: str
+    proof_required: bool
+    proof_will_be_required: bool
 
 
 OnSent = Callable[[str], Awaitable[None]]
@@ -65,6 +82,9 @@ class Market(Protocol):
     async def get_challenge(self, slot_id: str) -> str: ...
     async def is_proof_required(self, slot_id: str) -> bool: ...
     async def will_proof_be_required(self, slot_id: str) -> bool: ...
+    async def proving_snapshot(self, slot_id: str, request_id: str) -> ProvingSnapshot:
+        """Everything a proving period needs, read at one block (the latest)."""
+        ...
 
     # transactions: each is safe to retry; pass the hash sent before as `sent`
     async def reserve_slot(

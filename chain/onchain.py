@@ -37,7 +37,7 @@ from web3.exceptions import (
 )
 
 from chain.errors import CONTEXT, ContractRevertError, contract_error, error_name
-from chain.market import MarketError, OnSent, SlotStateMismatchError
+from chain.market import MarketError, OnSent, ProvingSnapshot, SlotStateMismatchError
 from chain.nonce import NonceManager
 from sales.hexbytes import ZERO_ADDRESS, to_bytes, to_hex
 from sales.ids import REQUEST_ABI_TYPE, slot_id
@@ -96,6 +96,8 @@ FUNCTIONS: dict[str, tuple[str, list[str], list[str]]] = {
 }
 
 DEFAULT_REQUEST_CACHE_SIZE = 128
+BLOCK_TIME_WINDOW = 32
+"""Blocks over which the mean block interval is measured (for the time to a pointer wrap)."""
 """MKT-10."""
 
 GAS_FACTORS = {
@@ -336,14 +338,54 @@ class OnChainMarket:
         (count,) = await self._read("missingProofs", [to_bytes(slot_id)])
         return int(count)
 
-    async def _proof_flag(self, name: str, slot_id: str) -> bool:
+    async def _proof_flag(self, name: str, slot_id: str, block: int | None = None) -> bool:
         try:
-            (flag,) = await self._view(name, [to_bytes(slot_id)], pending=True)
+            (flag,) = await self._view(name, [to_bytes(slot_id)], pending=True, block=block)
         except RevertError as exc:
             if exc.reason == "Marketplace_SlotIsFree":
                 return False  # MKT-3
             raise MarketError(f"Failed to read {name}: {exc.reason}") from exc
         return bool(flag)
+
+    async def proving_snapshot(self, slot_id: str, request_id: str) -> ProvingSnapshot:
+        """Every read at the latest block N: the period (N's timestamp), the pointer and the
+        challenge agree. A proof for this challenge stays valid until the pointer wraps."""
+        block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
+        number, timestamp = int(block["number"]), int(block["timestamp"])
+        sid = to_bytes(slot_id)
+        (state,) = await self._read("slotState", [sid], block=number)
+        try:
+            (request_state,) = await self._view(
+                "requestState", [to_bytes(request_id)], block=number
+            )
+            known: RequestState | None = RequestState(request_state)
+        except RevertError as exc:
+            if exc.reason != "Marketplace_UnknownRequest":
+                raise MarketError(f"Failed to read request state: {exc.reason}") from exc
+            known = None
+        (host,) = await self._read("getHost", [sid], block=number)
+        (pointer,) = await self._read("getPointer", [sid], block=number)
+        (challenge,) = await self._read("getChallenge", [sid], block=number)
+        return ProvingSnapshot(
+            block_number=number,
+            timestamp=timestamp,
+            seconds_per_block=await self._seconds_per_block(number, timestamp),
+            slot_state=SlotState(state),
+            request_state=known,
+            host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
+            pointer=int(pointer),
+            challenge=to_hex(challenge),
+            proof_required=await self._proof_flag("isProofRequired", slot_id, number),
+            proof_will_be_required=await self._proof_flag("willProofBeRequired", slot_id, number),
+        )
+
+    async def _seconds_per_block(self, number: int, timestamp: int) -> float:
+        """The mean block interval over the last BLOCK_TIME_WINDOW blocks (at least 1 s)."""
+        back = min(BLOCK_TIME_WINDOW, number)
+        if back == 0:
+            return 1.0
+        earlier = await self._rpc("block", self._w3.eth.get_block(number - back))
+        return max(1.0, (timestamp - int(earlier["timestamp"])) / back)
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -499,30 +541,43 @@ class OnChainMarket:
         return keccak(signature.encode())[:4] + encode(inputs, list(args))
 
     async def _view(
-        self, name: str, args: Sequence[Any], *, pending: bool = False, to: str | None = None
+        self,
+        name: str,
+        args: Sequence[Any],
+        *,
+        pending: bool = False,
+        to: str | None = None,
+        block: int | None = None,
     ) -> tuple[Any, ...]:
-        """Call a view; reverts raise `RevertError` for the caller to interpret."""
-        raw = await self._call_raw(self._encode(name, args), pending=pending, to=to)
+        """Call a view (at `block` when given); reverts raise `RevertError` for the caller."""
+        raw = await self._call_raw(self._encode(name, args), pending=pending, to=to, block=block)
         try:
             return tuple(decode(FUNCTIONS[name][2], raw))
         except Exception as exc:
             raise MarketError(f"Failed to decode {name}: {exc}") from exc
 
     async def _read(
-        self, name: str, args: Sequence[Any], *, pending: bool = False, to: str | None = None
+        self,
+        name: str,
+        args: Sequence[Any],
+        *,
+        pending: bool = False,
+        to: str | None = None,
+        block: int | None = None,
     ) -> tuple[Any, ...]:
         """A view whose reverts are plain market errors."""
         try:
-            return await self._view(name, args, pending=pending, to=to)
+            return await self._view(name, args, pending=pending, to=to, block=block)
         except RevertError as exc:
             raise MarketError(f"Failed to read {name}: {exc.reason}") from exc
 
     async def _call_raw(
-        self, data: bytes, *, pending: bool = False, to: str | None = None
+        self, data: bytes, *, pending: bool = False, to: str | None = None, block: int | None = None
     ) -> bytes:
         tx: Any = {"from": self.address, "to": to or self.marketplace, "data": data}
+        at: Any = block if block is not None else ("pending" if pending else "latest")
         try:
-            result = await self._w3.eth.call(tx, "pending" if pending else "latest")
+            result = await self._w3.eth.call(tx, at)
         except ContractLogicError as exc:
             raise RevertError(_revert_data(exc), str(exc)) from exc
         except TRANSIENT as exc:

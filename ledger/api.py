@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from sales.api import AvailabilitySaved, ErrorType
 from sales.errors import ArithmeticRangeError
-from sales.models import Availability, Reservation
+from sales.models import Availability, FillRecord, Reservation
 
 
 class LedgerError(Exception):
@@ -124,6 +124,10 @@ class Ledger(Protocol):
         self, reservation_id: str, returned_collateral: int | None = None
     ) -> SavedAvailability | None:
         """SALES-6 step 1 atomically: return written bytes, then delete; idempotent."""
+        ...
+
+    async def record_fill(self, reservation_id: str, fill: FillRecord) -> Reservation | None:
+        """Move the reservation's fill record forward (never back); None if it is gone."""
         ...
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None: ...

@@ -32,7 +32,7 @@ from sales.api import AvailabilitySaved
 from sales.errors import ArithmeticRangeError
 from sales.keccak import keccak256
 from sales.matching import matches
-from sales.models import Availability, Reservation
+from sales.models import Availability, FillRecord, Reservation
 from sales.uint import (
     INT64_MAX,
     UINT64_MAX,
@@ -102,6 +102,8 @@ class ReservationRow:
     collateral_per_byte: int
     collateral: int
     valid_until: int
+    fill: str = FillRecord.NOT_SENT.value
+    """The fill record (sales.settlement.FillRecord): what the chain may hold for this slot."""
 
     def public(self) -> Reservation:
         return Reservation(
@@ -111,6 +113,8 @@ class ReservationRow:
             request_id=self.request_id,
             slot_index=self.slot_index,
             valid_until=self.valid_until,
+            collateral=self.collateral,
+            fill=FillRecord(self.fill),
         )
 
 

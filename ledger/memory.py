@@ -7,6 +7,7 @@ and installs them at the end, so a fault before "commit" leaves nothing behind.
 
 import asyncio
 import secrets
+from dataclasses import replace
 
 from ledger import core
 from ledger.api import (
@@ -17,7 +18,8 @@ from ledger.api import (
     SavedAvailability,
 )
 from ledger.core import AvailabilityRow, FaultHook, ReservationRow
-from sales.models import Availability, Reservation
+from sales.models import Availability, FillRecord, Reservation
+from sales.settlement import later_fill_record
 from sales.uint import UINT64_MAX
 
 
@@ -247,6 +249,17 @@ class MemoryLedger:
             self._availabilities[av.id] = new_av
         await self._fault(operation, "after_commit")
         return self._saved(new_av, core.increased(av, new_av))
+
+    async def record_fill(self, reservation_id: str, fill: FillRecord) -> Reservation | None:
+        rid = core.check_id("reservationId", reservation_id)
+        async with self._lock:
+            row = self._reservations.get(rid)
+            if row is None:
+                return None
+            record = later_fill_record(FillRecord(row.fill), FillRecord(fill))
+            row = replace(row, fill=record.value)
+            self._reservations[rid] = row
+        return row.public()
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
         row = await self.reservation_row(reservation_id)

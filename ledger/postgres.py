@@ -11,7 +11,7 @@ is queued in the same transaction, which PostgreSQL delivers only on commit.
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any, Self
 
 from psycopg import AsyncConnection, errors
@@ -30,7 +30,8 @@ from ledger.api import (
 )
 from ledger.core import AvailabilityRow, FaultHook, ReservationRow
 from ledger.migrate import migrate
-from sales.models import Availability, Reservation
+from sales.models import Availability, FillRecord, Reservation
+from sales.settlement import later_fill_record
 from sales.uint import UINT64_MAX
 
 NOTIFY_CHANNEL = "availability_saved"
@@ -480,6 +481,25 @@ class PostgresLedger:
             await self._fault(operation, "before_commit")
         await self._fault(operation, "after_commit")
         return saved
+
+    async def record_fill(self, reservation_id: str, fill: FillRecord) -> Reservation | None:
+        """One row lock: concurrent or retried writes only ever move the record forward."""
+        rid = core.check_id("reservationId", reservation_id)
+        async with self._transaction() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT {_RES_COLS} FROM ledger.reservations WHERE id = %s FOR UPDATE", (rid,)
+            )
+            found = await cur.fetchone()
+            if found is None:
+                return None
+            row = _res(found)
+            record = later_fill_record(FillRecord(row.fill), FillRecord(fill))
+            if record.value != row.fill:
+                await conn.execute(
+                    "UPDATE ledger.reservations SET fill = %s WHERE id = %s", (record.value, rid)
+                )
+        return replace(row, fill=record.value).public()
 
     async def get_reservation(self, reservation_id: str) -> Reservation | None:
         row = await self.reservation_row(reservation_id)

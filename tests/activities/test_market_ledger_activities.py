@@ -15,6 +15,7 @@ from chain.market import (
     MarketError,
     OnSent,
     ProofInvalidError,
+    ProvingSnapshot,
     SlotReservationNotAllowedError,
     SlotStateMismatchError,
 )
@@ -102,6 +103,20 @@ class FakeMarket:
     async def get_challenge(self, slot_id: str) -> str:
         return "0x" + "cc" * 32
 
+    async def proving_snapshot(self, slot_id: str, request_id: str) -> ProvingSnapshot:
+        return ProvingSnapshot(
+            block_number=77,
+            timestamp=1_000,
+            seconds_per_block=2.0,
+            slot_state=SlotState.Filled,
+            request_state=RequestState.Started,
+            host=HOST,
+            pointer=7,
+            challenge="0x" + "cc" * 32,
+            proof_required=True,
+            proof_will_be_required=False,
+        )
+
     async def fill_slot(
         self,
         request_id: str,
@@ -148,11 +163,17 @@ async def test_proving_status_batches_the_period_and_caches_the_config() -> None
     market = FakeMarket()
     acts = market_activities(market)
     env = ActivityEnvironment()
-    ref = SlotIdRef(slot_id="0x" + "dd" * 32)
+    ref = SlotRef(request_id=REQUEST.id, slot_index=0)
     first = await env.run(acts.proving_status, ref)
     await env.run(acts.proving_status, ref)
     assert (first.period_seconds, first.downtime, first.pointer) == (10, 64, 7)
     assert first.proof_required and not first.proof_will_be_required
+    assert (first.block_number, first.chain_time, first.seconds_per_block) == (77, 1000, 2.0)
+    assert (first.slot_state, first.request_state, first.host) == (
+        SlotState.Filled,
+        RequestState.Started,
+        HOST,
+    ), "the chain's view of the slot comes from the same block as the challenge"
     assert market.config_reads == 1
 
 

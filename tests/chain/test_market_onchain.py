@@ -24,7 +24,7 @@ from chain.onchain import ChainUnavailableError, OnChainMarket, bumped_fees, cap
 from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes
 from sales.ids import slot_id
-from sales.models import SlotState
+from sales.models import RequestState, SlotState
 from tests.chain.scenarios import (
     MINT,
     PROOF,
@@ -344,6 +344,33 @@ async def test_mkt4_reads_use_the_pending_block(chain_world: ChainWorld) -> None
     assert tag("requestEnd(bytes32)") == "latest"
     assert tag("getHost(bytes32)") == "latest"
     assert tag("canReserveSlot(bytes32,uint64)") == "latest"
+
+
+async def test_proving_snapshot_reads_everything_at_one_block(chain_world: ChainWorld) -> None:  # noqa: F811
+    """The period's facts come from ONE block N (ARCHITECTURE §8): its timestamp, the slot's
+    and request's state and host, and a pointer and challenge that agree with each other, so a
+    proof for this challenge is valid until the pointer wraps."""
+    world = chain_world
+    request = await requested(world, slots=1, max_slot_loss=0, proof_probability=1)
+    host = world.markets[1]
+    await reserve_and_fill(world, host, request, 0)
+    sid = slot_id(request.id, 0)
+    await world.advance(world.config.proofs.period)
+    snap = await host.proving_snapshot(sid, request.id)
+    block = await world.w3.eth.get_block(snap.block_number)
+    assert snap.timestamp == int(block["timestamp"])
+    assert (snap.slot_state, snap.request_state) == (SlotState.Filled, RequestState.Started)
+    assert snap.host is not None and snap.host.lower() == (await host.get_signer()).lower()
+    period = snap.timestamp // world.config.proofs.period
+    dp = world.config.proofs.downtime_product
+    expected = (snap.block_number % 256 + period * dp % 256 + to_bytes(sid)[-1]) % 256
+    assert snap.pointer == expected, "the pointer of block N itself, not of the pending block"
+    source = await world.w3.eth.get_block(snap.block_number - 1 - snap.pointer)
+    assert snap.challenge == "0x" + keccak(bytes(source["hash"])).hex()
+    assert snap.proof_required == (snap.pointer >= world.config.proofs.downtime)
+    assert snap.seconds_per_block >= 1.0
+    unknown = await host.proving_snapshot(sid, "0x" + "ab" * 32)
+    assert unknown.request_state is None, "a request the chain does not know reads as None"
 
 
 async def test_validator_marks_a_missed_proof(chain_world: ChainWorld) -> None:  # noqa: F811

@@ -595,3 +595,27 @@ def as_port(backend: MemoryLedger | PostgresLedger) -> LedgerPort:
 
 def test_memory_ledger_is_a_ledger_port() -> None:
     assert as_port(MemoryLedger()) is not None
+
+
+# --- the fill record (ARCHITECTURE §8) ---------------------------------------------------------
+
+
+async def test_fill_record_is_durable_and_only_moves_forward(ledger):
+    """The reservation row records the fill before broadcast and its outcome after, and an
+    at-least-once retry of an older write never moves it back (cleanup reads it)."""
+    from sales.models import FillRecord
+
+    av = await make_av(ledger)
+    res = await reserve(ledger, av, slot_size=100, collateral_per_byte=3)
+    assert (res.fill, res.collateral) == (FillRecord.NOT_SENT, 300)
+    sent = await ledger.record_fill(res.id, FillRecord.SENT)
+    assert sent is not None and sent.fill == FillRecord.SENT
+    landed = await ledger.record_fill(res.id, FillRecord.LANDED)
+    assert landed is not None and landed.fill == FillRecord.LANDED
+    again = await ledger.record_fill(res.id, FillRecord.SENT)  # a late retry of the first write
+    assert again is not None and again.fill == FillRecord.LANDED
+    stored = await ledger.get_reservation(res.id)
+    assert stored is not None and stored.fill == FillRecord.LANDED
+    assert [r.fill for r in await ledger.list_reservations(av.id)] == [FillRecord.LANDED]
+    await ledger.close_reservation(res.id, 0)
+    assert await ledger.record_fill(res.id, FillRecord.LANDED) is None
