@@ -16,16 +16,20 @@ from chain.market import Market
 from ledger.api import Ledger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
+from sales.models import SlotState
 from sales.queue_api import HeldSales, QueueActivity
-from sales.reconcile import orphan_returned_collateral
 from sales.service_api import (
     FollowInput,
-    OrphanedReservation,
     ReconcilePlan,
     ServiceActivity,
+    SlotToAdopt,
 )
 
 log = logging.getLogger(__name__)
+
+NEEDS_HOSTING = frozenset({SlotState.Filled, SlotState.Finished, SlotState.Cancelled})
+"""Slot states with work left for this host: proofs, or a payout or refund to collect. A failed
+request's slot stays in mySlots (no freeSlot on Failed) but holds nothing to recover."""
 
 HEARTBEAT_EVERY = 5.0
 """Seconds between heartbeats of the follower, idle or not (its heartbeat timeout is larger)."""
@@ -69,35 +73,31 @@ class ServiceActivities:
 
     @activity.defn(name=ServiceActivity.RECONCILE_PLAN)
     async def reconcile_plan(self) -> ReconcilePlan:
-        """SALES-4: active slots to recover, and reservations no sale accounts for (Q-7)."""
-        active: list[tuple[str, int]] = []
-        active_ids: set[str] = set()
+        """SALES-4: the slots a hosting workflow must adopt: every slot the chain shows this
+        host holding, and every reservation whose sale is gone (Q-7). Each carries its
+        reservation row, which records what it deducted and whether the fill was sent."""
+        reservations = {
+            slot_id(r.request_id, r.slot_index): r for r in await self.ledger.list_reservations()
+        }
+        adopt: dict[str, SlotToAdopt] = {}
         for sid in await self.market.my_slots():
             slot = await self.market.get_active_slot(sid)
-            if slot is not None:
-                active.append((slot.request.id, slot.slot_index))
-                active_ids.add(sid)
-        me = await self.market.get_signer()
-        orphans = []
-        for reservation in await self.ledger.list_reservations():
-            sid = slot_id(reservation.request_id, reservation.slot_index)
-            if sid in active_ids or await _sale_running(sid):
+            if slot is None:
                 continue
-            request = await self.market.get_request(reservation.request_id)
-            deducted = request.ask.collateral_per_slot if request else 0
-            returned = orphan_returned_collateral(
-                await self.market.slot_state(sid), await self.market.get_host(sid), me, deducted
-            )
-            orphans.append(
-                OrphanedReservation(
-                    reservation_id=reservation.id,
-                    availability_id=reservation.availability_id,
+            if sid in reservations or await self.market.slot_state(sid) in NEEDS_HOSTING:
+                adopt[sid] = SlotToAdopt(
+                    request_id=slot.request.id,
+                    slot_index=slot.slot_index,
+                    reservation=reservations.get(sid),
+                )
+        for sid, reservation in reservations.items():
+            if sid not in adopt and not await _sale_running(sid):
+                adopt[sid] = SlotToAdopt(
                     request_id=reservation.request_id,
                     slot_index=reservation.slot_index,
-                    returned_collateral=returned,
+                    reservation=reservation,
                 )
-            )
-        return ReconcilePlan(recover=active, orphans=orphans)
+        return ReconcilePlan(adopt=list(adopt.values()))
 
 
 @activity.defn(name=QueueActivity.CLOSED_SALES)

@@ -13,6 +13,7 @@ from sales.dispersal import DispersalWindow
 from sales.hexbytes import Address, Bytes32, HexData
 from sales.models import (
     Availability,
+    FillRecord,
     Groth16Proof,
     RequestState,
     Slot,
@@ -59,6 +60,7 @@ class Activity(StrEnum):
     LEDGER_CREATE_RESERVATION = "ledger_create_reservation"
     LEDGER_CLOSE_RESERVATION = "ledger_close_reservation"
     LEDGER_LIST_RESERVATIONS = "ledger_list_reservations"
+    LEDGER_RECORD_FILL = "ledger_record_fill"
     # data hooks (SALES_TASK_QUEUE)
     STORE_ON_STORE = "store_on_store"
     STORE_ON_EXPIRY_UPDATE = "store_on_expiry_update"
@@ -134,7 +136,12 @@ class SlotStatus(Message):
 
 
 class ProvingStatus(Message):
-    """What one proving period needs, read in a single batch (ARCHITECTURE §3, PRV-1)."""
+    """What one proving period needs, read in a single batch (ARCHITECTURE §3, PRV-1).
+
+    Every field comes from ONE block (`block_number`, whose timestamp is `chain_time`), so the
+    period, the pointer and the challenge agree: a proof computed for this challenge is valid
+    until the pointer wraps (256 - pointer blocks later) or the period ends.
+    """
 
     slot_state: SlotState
     proof_required: bool
@@ -144,6 +151,13 @@ class ProvingStatus(Message):
     chain_time: Timestamp
     period_seconds: Uint64
     downtime: int
+    block_number: Uint64 = 0
+    seconds_per_block: float = 1.0
+    """Recent average block interval: converts "blocks until the pointer wraps" into time."""
+    request_state: RequestState | None = None
+    """The request's state at the same block (None: not read, or the chain forgot it)."""
+    host: Address | None = None
+    """The slot's host at the same block."""
 
 
 class MySlots(Message):
@@ -217,6 +231,13 @@ class CloseReservationResult(Message):
     availability_saved: AvailabilitySaved | None
 
 
+class RecordFillInput(Message):
+    """The fill record on the reservation row moves forward (ARCHITECTURE §8); idempotent."""
+
+    reservation_id: Bytes32
+    fill: FillRecord
+
+
 class ReservationSummary(Message):
     reservation_id: Bytes32
     availability_id: Bytes32
@@ -265,6 +286,9 @@ class OnProveInput(Message):
 # --- workflows ---------------------------------------------------------------------------------
 
 SLOT_SALE_WORKFLOW = "SlotSale"
+"""Acquisition: Preparing → Filling. Short; gives up with everything returned."""
+SLOT_HOSTING_WORKFLOW = "SlotHosting"
+"""Hosting: from the landed fill to the settlement. Never gives up on a transient fault."""
 SLOT_QUEUE_WORKFLOW = "SlotQueue"
 RECONCILE_WORKFLOW = "Reconcile"
 
@@ -283,6 +307,8 @@ class SaleSettings(Message):
     """ST-SIM: submit an invalid proof every N-th period (0: off)."""
     periods_per_run: int = 100
     """Continue-as-new after this many proving periods so the history stays bounded."""
+    proof_margin_seconds: int = 5
+    """The least time kept between a proof's start and the next pointer wrap or period end."""
     dispersal: DispersalWindow = DispersalWindow()
 
 
@@ -291,13 +317,9 @@ class SaleInput(Message):
     slot_index: Uint64
     item: SlotQueueItem | None = None
     """The queue item that started the sale; None for a recovery sale (SALES-4)."""
-    recovery: bool = False
-    """Start at the recovery entry (ST-UNK) instead of Preparing."""
     queue_workflow_id: str | None = None
     """Where to signal `sale_released`; None when no queue waits for this sale."""
     settings: SaleSettings = SaleSettings()
-    checkpoint: str | None = None
-    """Opaque state carried across continue-as-new by the sale workflow itself."""
 
 
 class SaleReleased(Message):

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sales.api import SaleSettings
 from sales.hexbytes import Bytes32
-from sales.uint import Uint64, Uint256
+from sales.models import Reservation
+from sales.uint import Uint64
 
 
 class Message(BaseModel):
@@ -40,27 +41,25 @@ class ReconcileInput(Message):
     settings: SaleSettings = SaleSettings()
 
 
-class OrphanedReservation(Message):
-    """A reservation whose slot this host does not hold on chain and no sale is running."""
+class SlotToAdopt(Message):
+    """A slot reconciliation hands to a hosting workflow at its recovery entry.
 
-    reservation_id: Bytes32
-    availability_id: Bytes32
+    Either the chain shows this host holding it (with or without a reservation row), or a
+    reservation row outlived its sale. The hosting workflow reads the chain's facts and settles
+    through `sales.settlement.settle`, so reconciliation never decides collateral itself.
+    """
+
     request_id: Bytes32
     slot_index: Uint64
-    returned_collateral: Uint256
-    """What goes back to the availability (sales.reconcile.orphan_returned_collateral)."""
+    reservation: Reservation | None = None
 
 
 class ReconcilePlan(Message):
-    recover: list[tuple[Bytes32, Uint64]]
-    """(requestId, slotIndex) of active slots on chain, each to get a recovery sale."""
-    orphans: list[OrphanedReservation]
+    adopt: list[SlotToAdopt]
 
 
 class ReconcileReport(Message):
-    recovered: list[str]
-    """Workflow ids of recovery sales started."""
+    adopted: list[str]
+    """Workflow ids of the hosting workflows started at the recovery entry."""
     already_running: int
-    closed: list[Bytes32]
-    """Reservation ids closed."""
-    returned_collateral: Uint256
+    """Slots whose sale was running: that sale accounts for them."""

@@ -1,12 +1,14 @@
 """Deterministic Temporal workflows. `ALL_WORKFLOWS` is what a `sales` worker registers."""
 
 from workflows.follower import ChainFollowerWorkflow
+from workflows.hosting import SlotHostingWorkflow
 from workflows.queue import SlotQueueWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.sale import SlotSaleWorkflow
 
 ALL_WORKFLOWS: list[type] = [
     SlotSaleWorkflow,
+    SlotHostingWorkflow,
     SlotQueueWorkflow,
     ChainFollowerWorkflow,
     ReconcileWorkflow,
@@ -16,6 +18,7 @@ __all__ = [
     "ALL_WORKFLOWS",
     "ChainFollowerWorkflow",
     "ReconcileWorkflow",
+    "SlotHostingWorkflow",
     "SlotQueueWorkflow",
     "SlotSaleWorkflow",
 ]

@@ -1,8 +1,15 @@
 """ReconcileWorkflow: at start and on a schedule, make the ledger and running sales match chain.
 
-SALES-4 with the Q-7 decision: active slots on chain without a sale get a recovery sale (the
-ST-UNK entry); reservations whose slot this host does not hold and that no sale accounts for are
-closed, returning their bytes and the collateral the chain says was never deposited.
+SALES-4 with the Q-7 decision, settled by the chain's facts: every slot the chain shows this
+host holding, and every reservation that outlived its sale, is handed to a `SlotHosting`
+workflow at its recovery entry (Unknown). That workflow reads the slot at one block and either
+resumes proving or settles through `sales.settlement.settle`, with the reservation's recorded
+deduction and fill record. Reconciliation itself never closes a reservation or computes
+collateral.
+
+Each hosting workflow starts under the sale's own workflow id (`sale-<slotId>`), so it cannot
+race a live sale for the same slot: if one runs, the start is refused and that sale keeps the
+slot; if reconciliation's start wins, the queue's later start for that slot is refused instead.
 """
 
 from datetime import timedelta
@@ -13,15 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from sales.api import (
-        RECONCILE_WORKFLOW,
-        SLOT_SALE_WORKFLOW,
-        Activity,
-        CloseReservationInput,
-        CloseReservationResult,
-        SaleInput,
-        sale_workflow_id,
-    )
+    from sales.api import RECONCILE_WORKFLOW, SLOT_HOSTING_WORKFLOW, sale_workflow_id
     from sales.ids import slot_id
     from sales.service_api import (
         ReconcileInput,
@@ -29,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ReconcileReport,
         ServiceActivity,
     )
+    from workflows.sale_state import HostingInput
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 
@@ -43,50 +43,28 @@ class ReconcileWorkflow:
             retry_policy=RETRY,
             result_type=ReconcilePlan,
         )
-        closed, returned = [], 0
-        for orphan in plan.orphans:
-            await workflow.execute_activity(
-                Activity.LEDGER_CLOSE_RESERVATION,
-                CloseReservationInput(
-                    reservation_id=orphan.reservation_id,
-                    availability_id=orphan.availability_id,
-                    returned_collateral=orphan.returned_collateral,
-                ),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RETRY,
-                result_type=CloseReservationResult,
-            )
-            closed.append(orphan.reservation_id)
-            returned += orphan.returned_collateral
-        recovered, running = [], 0
-        for request_id, slot_index in plan.recover:
-            workflow_id = sale_workflow_id(slot_id(request_id, slot_index))
+        adopted, running = [], 0
+        for slot in plan.adopt:
+            workflow_id = sale_workflow_id(slot_id(slot.request_id, slot.slot_index))
             try:
                 await workflow.start_child_workflow(
-                    SLOT_SALE_WORKFLOW,
-                    SaleInput(
-                        request_id=request_id,
-                        slot_index=slot_index,
-                        recovery=True,
+                    SLOT_HOSTING_WORKFLOW,
+                    HostingInput.recovery(
+                        request_id=slot.request_id,
+                        slot_index=slot.slot_index,
+                        reservation=slot.reservation,
                         queue_workflow_id=reconcile.queue_workflow_id,
                         settings=reconcile.settings,
                     ),
                     id=workflow_id,
                     parent_close_policy=ParentClosePolicy.ABANDON,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    static_summary="recovery sale",
+                    static_summary="recovery: the chain decides",
                 )
-                recovered.append(workflow_id)
+                adopted.append(workflow_id)
             except WorkflowAlreadyStartedError:
                 running += 1
-        report = ReconcileReport(
-            recovered=recovered,
-            already_running=running,
-            closed=closed,
-            returned_collateral=returned,
-        )
         workflow.set_current_details(
-            f"recovered {len(recovered)} sale(s), {running} already running, "
-            f"closed {len(closed)} orphaned reservation(s)"
+            f"handed {len(adopted)} slot(s) to hosting at recovery, {running} already running"
         )
-        return report
+        return ReconcileReport(adopted=adopted, already_running=running)

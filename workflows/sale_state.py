@@ -2,7 +2,9 @@
 
 `SaleState` is the current state *and* the parameters the spec passes to it (reprocessSlot,
 returnsCollateral, returnedCollateral, the error, the proof). `SaleData` is everything the sale
-knows; it is the query answer and, serialised, the checkpoint carried across continue-as-new.
+knows: the query answer of both workflows of a sale (acquisition and hosting), and the typed
+state the acquisition hands to the hosting workflow at the fill (`HostingInput`), which the
+hosting workflow carries across its own continue-as-new.
 """
 
 from enum import StrEnum
@@ -12,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sales.api import SaleInput, SaleSettings
 from sales.hexbytes import Address, Bytes32
 from sales.ids import slot_id
-from sales.models import Groth16Proof, Reservation, SlotQueueItem, StorageRequest
+from sales.models import FillRecord, Groth16Proof, Reservation, SlotQueueItem, StorageRequest
 from sales.uint import Timestamp, Uint64, Uint256
 
 
@@ -56,6 +58,8 @@ class SaleState(BaseModel):
     """Errored: why."""
     proof: Groth16Proof | None = None
     """Filling: the initial proof (ST-IPRV-4)."""
+    settled: bool = False
+    """An end whose settlement is done (hosting): the sale ends there."""
 
     @property
     def terminal(self) -> bool:
@@ -102,11 +106,10 @@ class SaleData(BaseModel):
     clock_offset: int = 0
     """Chain time minus workflow time at the last chain read (chain time drives periods)."""
     watcher: Watcher = Watcher.OFF
-    fill_sent: bool = False
+    fill: FillRecord = FillRecord.NOT_SENT
+    """The durable fill record (also on the reservation row): settlement reads it."""
     fill_attempts: int = 0
     """Fills the chain refused for a stale proof, each followed by proving again."""
-    deposited: bool = False
-    """This host's collateral is on chain (fillSlot succeeded, or the chain shows us as host)."""
     released: bool = False
     """The queue was told this sale no longer holds a worker (exactly once, SALES-5)."""
     proof_count: int = 0
@@ -114,6 +117,17 @@ class SaleData(BaseModel):
     periods: int = 0
     """Proving periods handled, over every run."""
     proofs_submitted: int = 0
+    last_proven_period: int | None = None
+    """The last period with our proof on chain: never proven twice, never counted twice."""
+    missed_periods: int = 0
+    """Periods a proof was due and none landed (the prover failed, or time ran out)."""
+    last_proof_seconds: float = 0.0
+    """How long the last proof took to generate: the margin kept before a pointer wrap."""
+    current_period: int | None = None
+    next_deadline: Timestamp | None = None
+    """Chain time by which the next thing must happen (the period's end while proving)."""
+    collateral_on_chain: Uint256 | None = None
+    """currentCollateral at the last read of a slot this host holds."""
     runs: int = 1
     seen_events: list[str] = Field(default_factory=list)
     returned_collateral: Uint256 | None = None
@@ -121,7 +135,6 @@ class SaleData(BaseModel):
 
     @classmethod
     def start(cls, sale: SaleInput) -> "SaleData":
-        first = StateName.UNKNOWN if sale.recovery else StateName.PREPARING
         return cls(
             request_id=sale.request_id,
             slot_index=sale.slot_index,
@@ -129,7 +142,43 @@ class SaleData(BaseModel):
             item=sale.item,
             queue_workflow_id=sale.queue_workflow_id,
             settings=sale.settings,
-            state=SaleState(name=first),
+            state=SaleState(name=StateName.PREPARING),
+        )
+
+
+class HostingInput(BaseModel):
+    """The hosting workflow's input: everything the sale knows, typed (no opaque checkpoint).
+
+    The acquisition workflow continues as new into the hosting workflow once its fill landed;
+    reconciliation starts one at the recovery entry (Unknown) for a slot found on chain, or for
+    a reservation no sale accounts for; the hosting workflow continues as new into itself.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: SaleData
+
+    @classmethod
+    def recovery(
+        cls,
+        *,
+        request_id: str,
+        slot_index: int,
+        reservation: Reservation | None,
+        queue_workflow_id: str | None,
+        settings: SaleSettings,
+    ) -> "HostingInput":
+        return cls(
+            data=SaleData(
+                request_id=request_id,
+                slot_index=slot_index,
+                slot_id=slot_id(request_id, slot_index),
+                queue_workflow_id=queue_workflow_id,
+                settings=settings,
+                state=SaleState(name=StateName.UNKNOWN),
+                reservation=reservation,
+                fill=reservation.fill if reservation is not None else FillRecord.NOT_SENT,
+            )
         )
 
 

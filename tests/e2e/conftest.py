@@ -118,12 +118,23 @@ async def e2e_client(e2e: E2EStack, temporal_env: WorkflowEnvironment) -> AsyncI
 async def end_host_service(client: Client, settings: HostSettings) -> None:
     from temporalio.service import RPCError
 
-    from sales.api import RECONCILE_WORKFLOW, SLOT_QUEUE_WORKFLOW, SLOT_SALE_WORKFLOW
+    from sales.api import (
+        RECONCILE_WORKFLOW,
+        SLOT_HOSTING_WORKFLOW,
+        SLOT_QUEUE_WORKFLOW,
+        SLOT_SALE_WORKFLOW,
+    )
     from sales.service_api import CHAIN_FOLLOWER_WORKFLOW, reconcile_workflow_id
 
     with contextlib.suppress(RPCError):
         await client.get_schedule_handle(reconcile_workflow_id(settings.host_address)).delete()
-    names = (SLOT_QUEUE_WORKFLOW, CHAIN_FOLLOWER_WORKFLOW, RECONCILE_WORKFLOW, SLOT_SALE_WORKFLOW)
+    names = (
+        SLOT_QUEUE_WORKFLOW,
+        CHAIN_FOLLOWER_WORKFLOW,
+        RECONCILE_WORKFLOW,
+        SLOT_SALE_WORKFLOW,
+        SLOT_HOSTING_WORKFLOW,
+    )
     types = ", ".join(f"'{name}'" for name in names)
     async for running in client.list_workflows(
         f"ExecutionStatus='Running' AND WorkflowType IN ({types})"

@@ -21,6 +21,7 @@ from sales.api import (
     CHAIN_TX_TASK_QUEUE,
     PROVING_TASK_QUEUE,
     SALES_TASK_QUEUE,
+    SLOT_HOSTING_WORKFLOW,
     Activity,
     AvailabilitySaved,
     ChainEvent,
@@ -31,10 +32,12 @@ from sales.api import (
     sale_workflow_id,
 )
 from sales.ids import slot_id
+from sales.models import Reservation
 from tests.workflows.fake_queue import FakeQueueWorkflow
 from tests.workflows.fakes import FakeSale, an_availability, item_for
+from workflows.hosting import SlotHostingWorkflow
 from workflows.sale import SlotSaleWorkflow
-from workflows.sale_state import SaleData, SaleOutcome, StateName
+from workflows.sale_state import HostingInput, SaleData, SaleOutcome, StateName
 
 MAX_CACHED = 1000
 
@@ -66,7 +69,7 @@ async def eventually(
 class Sale:
     env: WorkflowEnvironment
     fake: FakeSale
-    handle: WorkflowHandle[SlotSaleWorkflow, SaleOutcome]
+    handle: WorkflowHandle[Any, SaleOutcome]
     queue: WorkflowHandle[Any, Any]
 
     async def state(self) -> StateName:
@@ -133,6 +136,7 @@ class SaleRunner:
         *,
         slot_index: int = 0,
         recovery: bool = False,
+        reservation: Reservation | None = None,
         settings: SaleSettings | None = None,
         with_item: bool = True,
         queue: bool = True,
@@ -145,7 +149,7 @@ class SaleRunner:
                 Worker(
                     client,
                     task_queue=task_queue,
-                    workflows=[SlotSaleWorkflow, FakeQueueWorkflow]
+                    workflows=[SlotSaleWorkflow, SlotHostingWorkflow, FakeQueueWorkflow]
                     if task_queue == SALES_TASK_QUEUE
                     else [],
                     activities=fake.activities(),
@@ -161,20 +165,36 @@ class SaleRunner:
             FakeQueueWorkflow.run, id=queue_id, task_queue=SALES_TASK_QUEUE
         )
         request = fake.request
-        sale_input = SaleInput(
-            request_id=request.id,
-            slot_index=slot_index,
-            item=item_for(fake, slot_index) if with_item else None,
-            recovery=recovery,
-            queue_workflow_id=queue_id if queue else None,
-            settings=settings or SaleSettings(),
-        )
-        handle = await client.start_workflow(
-            SlotSaleWorkflow.run,
-            sale_input,
-            id=sale_workflow_id(slot_id(request.id, slot_index)),
-            task_queue=SALES_TASK_QUEUE,
-        )
+        workflow_id = sale_workflow_id(slot_id(request.id, slot_index))
+        queue_workflow_id = queue_id if queue else None
+        handle: WorkflowHandle[Any, SaleOutcome]
+        if recovery:
+            handle = await client.start_workflow(
+                SLOT_HOSTING_WORKFLOW,
+                HostingInput.recovery(
+                    request_id=request.id,
+                    slot_index=slot_index,
+                    reservation=reservation,
+                    queue_workflow_id=queue_workflow_id,
+                    settings=settings or SaleSettings(),
+                ),
+                id=workflow_id,
+                task_queue=SALES_TASK_QUEUE,
+                result_type=SaleOutcome,
+            )
+        else:
+            handle = await client.start_workflow(
+                SlotSaleWorkflow.run,
+                SaleInput(
+                    request_id=request.id,
+                    slot_index=slot_index,
+                    item=item_for(fake, slot_index) if with_item else None,
+                    queue_workflow_id=queue_workflow_id,
+                    settings=settings or SaleSettings(),
+                ),
+                id=workflow_id,
+                task_queue=SALES_TASK_QUEUE,
+            )
         self.fake = fake
         return Sale(self.env, fake, handle, queue_handle)
 

@@ -7,7 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import SALE_RELEASED_SIGNAL, AvailabilitySaved, SaleReleased
-    from workflows.sale import AVAILABILITY_SAVED_SIGNAL
+    from workflows.sale_base import AVAILABILITY_SAVED_SIGNAL
 
 FAKE_QUEUE_WORKFLOW = "FakeQueue"
 

@@ -30,6 +30,7 @@ from sales.api import (
     OnStoreInput,
     OnStoreResult,
     ProvingStatus,
+    RecordFillInput,
     RequestLookup,
     RequestRef,
     SlotIdRef,
@@ -40,6 +41,7 @@ from sales.api import (
 )
 from sales.models import (
     Availability,
+    FillRecord,
     G1Point,
     Groth16Proof,
     RequestState,
@@ -136,6 +138,7 @@ class FakeSale:
     finish_at: int | None = None
     """Chain time at which a Filled slot turns Finished (default: the request end)."""
     request_state_after_fill: RequestState = RequestState.Started
+    slot_state_after_fill: SlotState = SlotState.Filled
     host_after_fill: str | None = None
     """Who the chain shows as host after our fill (default: us)."""
     fail_with: dict[Activity, ErrorType] = field(default_factory=dict)
@@ -143,6 +146,9 @@ class FakeSale:
     saved_notice: AvailabilitySaved | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
     proofs: int = 0
+    challenges: int = 0
+    fill_records: list[FillRecord] = field(default_factory=list)
+    """What the sale wrote to its reservation row, in order."""
 
     @property
     def expires_at(self) -> int:
@@ -205,20 +211,25 @@ class FakeSale:
         return self.request.ask.collateral_per_slot
 
     @activity.defn(name=Activity.MARKET_PROVING_STATUS)
-    async def proving_status(self, ref: SlotIdRef) -> ProvingStatus:
+    async def proving_status(self, ref: SlotRef) -> ProvingStatus:
         await self._enter(Activity.MARKET_PROVING_STATUS, ref)
         now = chain_now()
         pointer = self.pointers.pop(0) if self.pointers else 100
         period = Periodicity(seconds=self.period).period_of(now)
+        self.challenges += 1
         return ProvingStatus(
             slot_state=self._state(),
             proof_required=self.proof_required,
             proof_will_be_required=False,
             pointer=pointer,
-            challenge="0x" + f"{period:064x}",
+            challenge="0x" + f"{period:032x}{pointer:032x}",
             chain_time=now,
             period_seconds=self.period,
             downtime=self.downtime,
+            block_number=now,
+            seconds_per_block=1.0,
+            request_state=self.request_state if self.request_known else None,
+            host=self.host,
         )
 
     # --- market transactions ---
@@ -231,7 +242,7 @@ class FakeSale:
     @activity.defn(name=Activity.MARKET_FILL_SLOT)
     async def fill_slot(self, fill: FillSlotInput) -> TxOutcome:
         await self._enter(Activity.MARKET_FILL_SLOT, fill)
-        self.slot_state = SlotState.Filled
+        self.slot_state = self.slot_state_after_fill
         self.host = self.host_after_fill or self.signer
         self.request_state = self.request_state_after_fill
         return TxOutcome(tx_hash="0x" + "02" * 32)
@@ -275,6 +286,11 @@ class FakeSale:
         await self._enter(Activity.LEDGER_CLOSE_RESERVATION, close)
         return CloseReservationResult(availability_saved=self.saved_notice)
 
+    @activity.defn(name=Activity.LEDGER_RECORD_FILL)
+    async def record_fill(self, record: RecordFillInput) -> None:
+        await self._enter(Activity.LEDGER_RECORD_FILL, record)
+        self.fill_records.append(record.fill)
+
     # --- hooks and prover ---
 
     @activity.defn(name=Activity.STORE_ON_STORE)
@@ -316,6 +332,7 @@ class FakeSale:
             self.find_availability,
             self.create_reservation,
             self.close_reservation,
+            self.record_fill,
             self.on_store,
             self.on_expiry_update,
             self.on_clear,

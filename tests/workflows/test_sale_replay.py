@@ -6,6 +6,7 @@ code that would break a running sale fails the replay. Re-record deliberately (a
 tests/workflows/test_sale_replay.py
 """
 
+import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,8 +17,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from sales.api import Activity, SaleSettings, SaleSignal
+from sales.models import RequestState, SlotState
 from tests.workflows.conftest import Sale, SaleRunner
-from tests.workflows.fakes import FakeSale, Gate, an_availability, make_request
+from tests.workflows.fakes import HOST, FakeSale, Gate, an_availability, make_request
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -47,10 +49,42 @@ async def ignored_without_availability(sales: SaleRunner) -> Sale:
     return sale
 
 
+async def acquisition_until_hand_over(sales: SaleRunner) -> Sale:
+    """The acquisition run alone: Preparing to the landed fill, then continue-as-new."""
+    fake = FakeSale(availability=an_availability())
+    sale = await sales.start(fake)
+    await sale.result()
+    first = sale.handle.first_execution_run_id
+    handle = sale.env.client.get_workflow_handle(sale.handle.id, run_id=first)
+    return dataclasses.replace(sale, handle=handle)
+
+
+async def hosting_recovery_failed(sales: SaleRunner) -> Sale:
+    """Hosting at the recovery entry, settling a failed request (no freeSlot)."""
+    fake = FakeSale(slot_state=SlotState.Failed, host=HOST, request_state=RequestState.Failed)
+    sale = await sales.start(fake, recovery=True, with_item=False, queue=False)
+    await sale.result()
+    return sale
+
+
+async def hosting_event_wakes_proof(sales: SaleRunner) -> Sale:
+    """A chain event cancels a running proof; the period's read sends it back to proving."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    await sale.signal(SaleSignal.REQUEST_FAILED)
+    await sale.result()
+    return sale
+
+
 SCENARIOS: dict[str, Callable[[SaleRunner], Awaitable[Sale]]] = {
     "sale_happy_continue_as_new": happy_with_continue_as_new,
     "sale_cancelled_downloading": cancelled_while_downloading,
     "sale_ignored_no_availability": ignored_without_availability,
+    "sale_acquisition_until_hand_over": acquisition_until_hand_over,
+    "sale_hosting_recovery_failed": hosting_recovery_failed,
+    "sale_hosting_event_wakes_proof": hosting_event_wakes_proof,
 }
 
 

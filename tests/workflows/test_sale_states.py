@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from sales.api import Activity, ErrorType, SaleSettings, SaleSignal
-from sales.models import Groth16Proof, RequestState, SlotState
+from sales.models import FillRecord, Groth16Proof, RequestState, SlotState
 from tests.workflows.conftest import SaleRunner
 from tests.workflows.fakes import HOST, OTHER_HOST, FakeSale, Gate, an_availability
 from workflows.sale_state import StateName
@@ -140,8 +140,9 @@ CASES = [
         "ST-FILLED-3",
         setting(host_after_fill=OTHER_HOST),
         StateName.ERRORED,
-        None,
+        0,
         error="Slot filled by other host",
+        not_called=[Activity.MARKET_FREE_SLOT],
     ),
 ]
 
@@ -171,56 +172,61 @@ async def test_state_rule(sales: SaleRunner, case: Case) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "chain_state", "end", "error"),
+    ("rule", "chain_state", "host", "end", "error", "returned"),
     [
-        ("PRV-1 Repair", SlotState.Repair, StateName.ERRORED, "Slot was forcibly freed"),
-        ("PRV-1 Free", SlotState.Free, StateName.ERRORED, "Slot is not in Filled state"),
-        ("PRV-1 Paid", SlotState.Paid, StateName.ERRORED, "Slot is not in Filled state"),
-        ("PRV-1 Finished", SlotState.Finished, StateName.FINISHED, None),
+        ("PRV-1 Repair", SlotState.Repair, None, StateName.ERRORED, "Slot was forcibly freed", 0),
+        ("PRV-1 Free", SlotState.Free, None, StateName.ERRORED, "Slot was forcibly freed", 0),
+        ("PRV-1 Paid", SlotState.Paid, HOST, StateName.FINISHED, None, ON_CHAIN),
+        ("PRV-1 Finished", SlotState.Finished, HOST, StateName.FINISHED, None, ON_CHAIN),
+        ("PRV-1 Failed", SlotState.Failed, HOST, StateName.ERRORED, "Sale failed", 0),
+        ("PRV-1 Cancelled", SlotState.Cancelled, HOST, StateName.CANCELLED, None, ON_CHAIN),
     ],
 )
-async def test_proving_loop_reacts_to_slot_state(
-    sales: SaleRunner, rule: str, chain_state: SlotState, end: StateName, error: str | None
+async def test_proving_loop_follows_the_chain(
+    sales: SaleRunner,
+    rule: str,
+    chain_state: SlotState,
+    host: str | None,
+    end: StateName,
+    error: str | None,
+    returned: int,
 ) -> None:
-    """PRV-1 branches: Finished → Payout; Repair/Free/Paid → Errored, no collateral back."""
-    gate = Gate(skip=1)
-    fake = FakeSale(availability=an_availability(), finish_at=2**40)
-    fake.gates[Activity.PROVER_ON_PROVE] = gate
-    sale = await sales.start(fake)
-    await sale.held(Activity.PROVER_ON_PROVE)
-    fake.slot_state = chain_state
-    gate.open()
-    outcome = await sale.result()
-    assert outcome.state == end
-    if error:
-        assert outcome.error is not None and outcome.error.startswith(error)
-        [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
-        assert close.returned_collateral is None  # deposited on chain: nothing comes back
-
-
-async def test_prv1_cancelled_slot_waits_for_the_event(sales: SaleRunner) -> None:
-    """PRV-1: Cancelled on chain does nothing until the event; then ST-CAN-1 frees and returns."""
+    """PRV-1 with the chain as the truth (ARCHITECTURE §8): the period's own read moves the
+    sale, no event needed. Finished/Cancelled are freed and pay what the chain holds, Paid was
+    already paid, Failed forfeits and sends no freeSlot, a freed slot is gone."""
     gate = Gate(skip=1)
     fake = FakeSale(availability=an_availability(), finish_at=2**40, current_collateral=ON_CHAIN)
     fake.gates[Activity.PROVER_ON_PROVE] = gate
     sale = await sales.start(fake)
     await sale.held(Activity.PROVER_ON_PROVE)
-    fake.slot_state = SlotState.Cancelled
+    fake.slot_state, fake.host = chain_state, host
     gate.open()
-    reads = len(fake.payloads(Activity.MARKET_PROVING_STATUS))
-
-    async def another_period() -> bool:
-        return len(fake.payloads(Activity.MARKET_PROVING_STATUS)) > reads + 1
-
-    from tests.workflows.conftest import eventually
-
-    await eventually(another_period, env=sale.env)
-    assert await sale.state() == StateName.PROVING
-    await sale.signal(SaleSignal.REQUEST_CANCELLED)
     outcome = await sale.result()
-    assert outcome.state == StateName.CANCELLED
+    assert outcome.state == end
+    if error:
+        assert outcome.error is not None and outcome.error.startswith(error)
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
-    assert close.returned_collateral == ON_CHAIN  # ST-CAN-1: what the chain returns
+    assert close.returned_collateral == returned
+    frees = chain_state in (SlotState.Finished, SlotState.Cancelled)
+    assert (Activity.MARKET_FREE_SLOT in fake.names()) == frees
+
+
+async def test_a_forged_request_failed_never_frees_a_running_slot(sales: SaleRunner) -> None:
+    """The issue's loss: a RequestFailed that was reorganised away, or sent by mistake, while the
+    chain shows our slot Filled. It only wakes the period's read; the sale keeps proving, is
+    paid at the end, and freeSlot is sent only once the slot is Finished."""
+    fake = FakeSale(availability=an_availability(), current_collateral=ON_CHAIN)
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    await sale.signal(SaleSignal.REQUEST_FAILED)
+    assert await sale.state() == StateName.PROVING
+    gate.open()
+    outcome = await sale.result()
+    assert outcome.state == StateName.FINISHED
+    assert outcome.proofs_submitted >= 2
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral == ON_CHAIN
 
 
 async def test_prv2_prover_failure_skips_the_period(sales: SaleRunner) -> None:
@@ -298,7 +304,7 @@ async def test_st_filled_2_expiry_update_and_release_at_filled(sales: SaleRunner
             Activity.MARKET_FREE_SLOT,
         ),
         ("ST-UNK-2 Paid", SlotState.Paid, HOST, StateName.FINISHED, None),
-        ("ST-UNK-2 Failed", SlotState.Failed, HOST, StateName.ERRORED, Activity.MARKET_FREE_SLOT),
+        ("ST-UNK-2 Failed", SlotState.Failed, HOST, StateName.ERRORED, None),
         (
             "ST-UNK-2 Cancelled",
             SlotState.Cancelled,
@@ -323,8 +329,8 @@ async def test_recovery_entry_maps_the_chain_state(
     assert outcome.state == end
     if next_call is not None:
         assert next_call in fake.names()
-    if chain_state == SlotState.Paid:
-        assert Activity.MARKET_FREE_SLOT not in fake.names()
+    if chain_state in (SlotState.Paid, SlotState.Failed):
+        assert Activity.MARKET_FREE_SLOT not in fake.names(), "no payout or refund to collect"
 
 
 async def test_st_can_1_before_fill_returns_the_undeposited_collateral(sales: SaleRunner) -> None:
@@ -342,9 +348,17 @@ async def test_st_can_1_before_fill_returns_the_undeposited_collateral(sales: Sa
     assert Activity.STORE_ON_CLEAR in fake.names()  # ST-CAN-2
 
 
-async def test_fill_succeeding_while_cancel_arrives_frees_the_slot(sales: SaleRunner) -> None:
-    """A shielded fill completes before the event applies: Cancelled frees our slot (ST-CAN-1)."""
-    fake = FakeSale(availability=an_availability(), current_collateral=ON_CHAIN)
+async def test_fill_landing_while_cancel_arrives_is_settled_by_the_chain(
+    sales: SaleRunner,
+) -> None:
+    """A shielded fill completes before the event applies. Once it landed the chain decides:
+    here it shows the request cancelled, so hosting frees our slot for the refund (ST-CAN-1)."""
+    fake = FakeSale(
+        availability=an_availability(),
+        current_collateral=ON_CHAIN,
+        slot_state_after_fill=SlotState.Cancelled,
+        request_state_after_fill=RequestState.Cancelled,
+    )
     fake.gates[Activity.MARKET_FILL_SLOT] = gate = Gate()
     sale = await sales.start(fake)
     await sale.held(Activity.MARKET_FILL_SLOT)
@@ -356,20 +370,25 @@ async def test_fill_succeeding_while_cancel_arrives_frees_the_slot(sales: SaleRu
     assert Activity.MARKET_FREE_SLOT in fake.names()
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
     assert close.returned_collateral == ON_CHAIN
+    assert fake.fill_records == [FillRecord.SENT, FillRecord.LANDED]
 
 
-async def test_st_fail_1_after_fill_frees_and_returns_nothing(sales: SaleRunner) -> None:
-    """ST-FAIL-1: freeSlot, then Errored('Sale failed'); the collateral is lost."""
+async def test_st_fail_1_a_failed_request_forfeits_and_sends_no_free_slot(
+    sales: SaleRunner,
+) -> None:
+    """ST-FAIL-1 as the chain has it: the request failed, so the collateral is forfeited;
+    freeSlot would only pay gas (ARCHITECTURE §8), and the sale ends Errored('Sale failed')."""
     fake = FakeSale(availability=an_availability())
     fake.gates[Activity.PROVER_ON_PROVE] = Gate(skip=1)
     sale = await sales.start(fake)
     await sale.held(Activity.PROVER_ON_PROVE)
-    await sale.signal(SaleSignal.REQUEST_FAILED)  # cancels the held proof
+    fake.slot_state, fake.request_state = SlotState.Failed, RequestState.Failed
+    await sale.signal(SaleSignal.REQUEST_FAILED)  # wakes the held proof's period at once
     outcome = await sale.result()
     assert (outcome.state, outcome.error) == (StateName.ERRORED, "Sale failed")
-    assert Activity.MARKET_FREE_SLOT in fake.names()
+    assert Activity.MARKET_FREE_SLOT not in fake.names()
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
-    assert close.returned_collateral is None
+    assert close.returned_collateral == 0
 
 
 async def test_availability_saved_notice_reaches_the_queue(sales: SaleRunner) -> None:
