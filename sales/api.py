@@ -308,7 +308,8 @@ class SaleSettings(Message):
     periods_per_run: int = 100
     """Continue-as-new after this many proving periods so the history stays bounded."""
     proof_margin_seconds: int = 5
-    """The least time kept between a proof's start and the next pointer wrap or period end."""
+    """Time a proof submission needs to be mined: kept free before the next pointer wrap (on
+    top of the last proof's duration) and before the period's end."""
     dispersal: DispersalWindow = DispersalWindow()
 
 

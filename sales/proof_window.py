@@ -6,9 +6,9 @@ changes again when the period changes (the pointer jumps by `downtimeProduct`). 
 valid for the challenge of the block it lands in: a proof computed before a wrap and mined after
 it reverts with `Proofs_InvalidProof`, and the period is lost.
 
-So before proving, the sale asks how long the current challenge still holds, and keeps a margin:
-the time the proof is expected to take plus time to land. With too little left, it waits for the
-wrap and proves the new challenge, within the same period.
+So before proving, the sale asks how long the current challenge still holds against the time the
+proof is expected to take plus the time to land. With too little left, it waits for the wrap and
+proves the new challenge, within the same period.
 """
 
 import math
@@ -50,23 +50,28 @@ def plan_proof(
     period_end: int,
     pointer: int,
     seconds_per_block: float,
-    margin_seconds: float,
+    proof_seconds: float,
+    landing_seconds: float,
 ) -> Plan:
     """Decide whether to prove now, wait for the pointer to wrap, or give the period up.
 
-    `now` is the read block's timestamp; `period_end` the first second of the next period.
+    `now` is the read block's timestamp, `period_end` the first second of the next period,
+    `proof_seconds` how long the last proof took and `landing_seconds` the time a submission
+    needs to be mined. A proof that must land before the wrap has to fit before it; one that
+    only has to land within the period is tried while the landing time is left, because an
+    attempt that may land beats a certain miss.
     """
-    if seconds_per_block <= 0 or margin_seconds < 0:
-        raise ValueError("seconds_per_block must be positive and margin_seconds not negative")
-    if now + margin_seconds >= period_end:
+    if seconds_per_block <= 0 or proof_seconds < 0 or landing_seconds < 0:
+        raise ValueError("seconds_per_block must be positive and the durations not negative")
+    if now + landing_seconds >= period_end:
         return Plan(Move.TOO_LATE)
     wrap_at = now + blocks_until_wrap(pointer) * seconds_per_block
     if wrap_at >= period_end:
         return Plan(Move.PROVE, deadline=period_end)
     deadline = math.floor(wrap_at)  # chain time is whole seconds
-    if deadline - now >= max(margin_seconds, 1):
+    if deadline - now >= max(proof_seconds + landing_seconds, 1):
         return Plan(Move.PROVE, deadline=deadline)
     wake = math.ceil(wrap_at + seconds_per_block)
-    if wake + margin_seconds >= period_end:
+    if wake + landing_seconds >= period_end:
         return Plan(Move.TOO_LATE)
     return Plan(Move.WAIT_FOR_WRAP, wait_until=wake)

@@ -256,14 +256,14 @@ class SlotHostingWorkflow(SaleSteps):
     ) -> SaleState | None:
         """Prove this period's challenge so that the proof lands before the pointer wraps and
         before the period ends; prove again if the challenge moved (PRV-2, ST-SIM-1)."""
-        margin = max(self.data.settings.proof_margin_seconds, 2 * self.data.last_proof_seconds)
         for _ in range(PROOF_ROUNDS):
             plan = plan_proof(
                 now=status.chain_time,
                 period_end=end,
                 pointer=status.pointer,
                 seconds_per_block=status.seconds_per_block,
-                margin_seconds=margin,
+                proof_seconds=self.data.last_proof_seconds,
+                landing_seconds=self.data.settings.proof_margin_seconds,
             )
             if plan.move == Move.TOO_LATE:
                 break
