@@ -142,6 +142,10 @@ class FakeSale:
     host_after_fill: str | None = None
     """Who the chain shows as host after our fill (default: us)."""
     fail_with: dict[Activity, ErrorType] = field(default_factory=dict)
+    fail_once: dict[Activity, ErrorType] = field(default_factory=dict)
+    """A business failure of the next call only."""
+    transient: dict[Activity, int] = field(default_factory=dict)
+    """How many next calls fail with a retryable fault (an RPC outage, say)."""
     gates: dict[Activity, Gate] = field(default_factory=dict)
     saved_notice: AvailabilitySaved | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -169,9 +173,12 @@ class FakeSale:
         gate = self.gates.get(name)
         if gate is not None:
             await gate.hold()
-        error = self.fail_with.get(name)
+        error = self.fail_with.get(name) or self.fail_once.pop(name, None)
         if error is not None:
             raise fail(error)
+        if self.transient.get(name, 0) > 0:
+            self.transient[name] -= 1
+            raise ConnectionError("scripted outage")
 
     def _state(self) -> SlotState:
         end = self.finish_at if self.finish_at is not None else self.request_end
