@@ -93,7 +93,10 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
     from workflows import ALL_WORKFLOWS
 
     settings = resources.settings
-    common: dict[str, Any] = {"graceful_shutdown_timeout": settings.graceful_shutdown}
+    common: dict[str, Any] = {
+        "graceful_shutdown_timeout": settings.graceful_shutdown,
+        **versioning(settings),
+    }
     workers: list[Worker] = []
     if "sales" in roles:
         from activities.service import ServiceActivities, closed_sales
@@ -151,6 +154,29 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
             )
         )
     return workers
+
+
+def versioning(settings: HostSettings) -> dict[str, Any]:
+    """Worker options for Temporal worker versioning (deploy/k8s/README.md, "Upgrading").
+
+    Every workflow type auto-upgrades: a sale runs for months, so it cannot stay pinned to the
+    image it started on; its changes go behind `workflow.patched`, and the recorded histories
+    replay in CI. Without a deployment name the worker runs unversioned (the local stack).
+    """
+    if not settings.deployment_name:
+        return {}
+    from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+    from temporalio.worker import WorkerDeploymentConfig
+
+    version = WorkerDeploymentVersion(
+        deployment_name=settings.deployment_name, build_id=settings.build_id
+    )
+    config = WorkerDeploymentConfig(
+        version=version,
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+    )
+    return {"deployment_config": config}
 
 
 async def connect(settings: HostSettings) -> Client:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 
 from eth_account import Account
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ENVIRONMENT: dict[str, str] = {
     "temporal_address": "TEMPORAL_ADDRESS",
@@ -27,6 +27,8 @@ ENVIRONMENT: dict[str, str] = {
     "graceful_shutdown_seconds": "SALES_GRACEFUL_SHUTDOWN",
     "metrics_address": "SALES_METRICS_ADDRESS",
     "max_fee_per_gas": "SALES_MAX_FEE_PER_GAS",
+    "deployment_name": "SALES_DEPLOYMENT_NAME",
+    "build_id": "SALES_BUILD_ID",
 }
 """Setting -> the environment variable it is read from."""
 
@@ -58,8 +60,20 @@ class HostSettings(BaseModel):
     chain_tx_concurrency: int = 1
     graceful_shutdown_seconds: float = 30.0
     metrics_address: str = ""
+    deployment_name: str = ""
+    """Temporal worker deployment this worker belongs to (worker versioning, deploy/k8s)."""
+    build_id: str = ""
+    """This worker's version inside the deployment (the image tag); set with deployment_name."""
     max_fee_per_gas: int | None = Field(default=None, gt=0)
     """Wei: no transaction (fee bumps included) offers more; unset means no cap."""
+
+    @model_validator(mode="after")
+    def _versioned_together(self) -> "HostSettings":
+        if bool(self.deployment_name) != bool(self.build_id):
+            raise ValueError(
+                "SALES_DEPLOYMENT_NAME and SALES_BUILD_ID are set together or not at all"
+            )
+        return self
 
     def __repr__(self) -> str:
         return (

@@ -1,12 +1,14 @@
 """ReconcileWorkflow (SALES-4, Q-7): every slot to adopt goes to a SlotHosting workflow at its
 recovery entry, under the sale's own id, so a live sale for the same slot is left alone."""
 
+import os
 import uuid
+from pathlib import Path
 
 from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import SLOT_HOSTING_WORKFLOW, SaleInput, sale_workflow_id
@@ -21,6 +23,18 @@ with workflow.unsafe.imports_passed_through():
     from tests.workflows.fake_sale import FakeSale
     from workflows.reconcile import ReconcileWorkflow
     from workflows.sale_state import HostingInput, StateName
+
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+RECORD = os.environ.get("SALE_RECORD_HISTORIES") == "1"
+
+
+async def test_recorded_reconcile_history_replays() -> None:
+    """A reconcile run recorded by the test below replays on today's code (versioning)."""
+    path = HISTORIES / "reconcile_adopt.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[ReconcileWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
 
 
 async def test_sales_4_hands_every_slot_to_hosting_and_leaves_live_sales_alone(
@@ -61,12 +75,17 @@ async def test_sales_4_hands_every_slot_to_hosting_and_leaves_live_sales_alone(
             id=running,
             task_queue=task_queue,
         )
-        report = await temporal_client.execute_workflow(
+        handle = await temporal_client.start_workflow(
             ReconcileWorkflow.run,
             ReconcileInput(),
             id=f"reconcile-{uuid.uuid4()}",
             task_queue=task_queue,
         )
+        report = await handle.result()
+        if RECORD:
+            (HISTORIES / "reconcile_adopt.json").write_text(
+                (await handle.fetch_history()).to_json()
+            )
         adopted = temporal_client.get_workflow_handle(report.adopted[1])
         described = await adopted.describe()
         history = await adopted.fetch_history()
