@@ -287,6 +287,7 @@ async def stop_service(client: Any, settings: HostSettings) -> None:
 async def _status(args: argparse.Namespace) -> int:
     from temporalio.service import RPCError
 
+    from sales.api import SALES_VISIBILITY_QUERY
     from workflows.search_attributes import SALE_STATE, SLOT_INDEX
 
     settings = HostSettings.from_env()
@@ -301,7 +302,7 @@ async def _status(args: argparse.Namespace) -> int:
     except RPCError:
         print("queue: not running")
     print("sales:")
-    async for sale in client.list_workflows("WorkflowType='SlotSale'"):
+    async for sale in client.list_workflows(SALES_VISIBILITY_QUERY):
         attributes = sale.typed_search_attributes
         print(
             f"  {sale.id}  slot {attributes.get(SLOT_INDEX)}  "

@@ -21,7 +21,7 @@ from chain.events import (
     StorageRequested,
 )
 from chain.market import Market
-from sales.api import ChainEvent, SaleSignal, sale_workflow_id
+from sales.api import SALES_VISIBILITY_QUERY, ChainEvent, SaleSignal, sale_workflow_id
 from sales.errors import SlotsOutOfRangeError
 from sales.ids import slot_id
 from sales.models import repair_collateral
@@ -141,7 +141,7 @@ class EventRouter:
 
     async def _running_slots(self, request_id: str) -> list[int]:
         query = (
-            f"WorkflowType='SlotSale' AND ExecutionStatus='Running' AND RequestId='{request_id}'"
+            f"{SALES_VISIBILITY_QUERY} AND ExecutionStatus='Running' AND RequestId='{request_id}'"
         )
         indices = []
         async for execution in self.client.list_workflows(query):

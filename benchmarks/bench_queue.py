@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from sales.api import (
         SALE_RELEASED_SIGNAL,
         SALES_TASK_QUEUE,
+        SALES_VISIBILITY_QUERY,
         SLOT_SALE_WORKFLOW,
         Activity,
         SaleInput,
@@ -145,7 +146,7 @@ async def to_filled(client: Client, count: int, workers: int) -> float:
             await asyncio.sleep(0.5)
         elapsed = time.perf_counter() - started
         await queue.terminate("benchmark over")
-        running = "WorkflowType='SlotSale' AND ExecutionStatus='Running'"
+        running = f"{SALES_VISIBILITY_QUERY} AND ExecutionStatus='Running'"
         async for sale in client.list_workflows(running):
             with contextlib.suppress(RPCError):  # paid out and finished meanwhile
                 await client.get_workflow_handle(sale.id).terminate("benchmark over")

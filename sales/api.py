@@ -289,6 +289,12 @@ SLOT_SALE_WORKFLOW = "SlotSale"
 """Acquisition: Preparing → Filling. Short; gives up with everything returned."""
 SLOT_HOSTING_WORKFLOW = "SlotHosting"
 """Hosting: from the landed fill to the settlement. Never gives up on a transient fault."""
+SALES_VISIBILITY_QUERY = (
+    f"WorkflowType IN ('{SLOT_SALE_WORKFLOW}', '{SLOT_HOSTING_WORKFLOW}') "
+    "AND ExecutionStatus != 'ContinuedAsNew'"
+)
+"""Visibility: every sale, by its current run only (a sale is one id over runs of both types;
+runs that continued as new are history)."""
 SLOT_QUEUE_WORKFLOW = "SlotQueue"
 RECONCILE_WORKFLOW = "Reconcile"
 

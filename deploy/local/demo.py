@@ -86,11 +86,12 @@ async def _ensure_availability(settings: HostSettings) -> None:
 
 async def _watch(client: Any, request_id: str, slots: int, deadline: float) -> dict[int, str]:
     """Print each sale's state changes until every slot's sale has ended."""
+    from sales.api import SALES_VISIBILITY_QUERY
     from workflows.search_attributes import SALE_STATE, SLOT_INDEX
 
     states: dict[int, str] = {}
     started = time.monotonic()
-    query = f"WorkflowType='SlotSale' AND RequestId='{request_id}'"
+    query = f"{SALES_VISIBILITY_QUERY} AND RequestId='{request_id}'"
     while time.monotonic() < deadline:
         async for sale in client.list_workflows(query):
             attributes = sale.typed_search_attributes

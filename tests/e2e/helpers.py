@@ -16,7 +16,7 @@ from chain.client import OnChainClient
 from deploy.local.scenario import post_request
 from ledger.api import AvailabilityPatch, NewAvailability, SavedAvailability
 from ledger.postgres import PostgresLedger
-from sales.api import sale_workflow_id
+from sales.api import SALES_VISIBILITY_QUERY, sale_workflow_id
 from sales.ids import slot_id
 from sales.models import Availability, Reservation, StorageRequest
 from starter import notify_queue, start_service
@@ -31,7 +31,7 @@ async def sale_states(client: Client, request_id: str) -> dict[int, str]:
     """The state of every sale of a request that visibility lists (any run of a slot)."""
     states = {}
     async for sale in client.list_workflows(
-        f"WorkflowType='SlotSale' AND RequestId='{request_id}'"
+        f"{SALES_VISIBILITY_QUERY} AND RequestId='{request_id}'"
     ):
         index = sale.typed_search_attributes.get(SLOT_INDEX)
         state = sale.typed_search_attributes.get(SALE_STATE)
