@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from sales.dispersal import eligible_at
     from sales.models import FillRecord, Groth16Proof, RequestState, Reservation, Slot, SlotState
     from sales.periods import Periodicity
-    from sales.proof_window import POINTER_WRAP
+    from sales.proof_window import Move, plan_proof
     from sales.settlement import ChainFacts, Verdict, settle
     from workflows.sale_base import (
         SaleSteps,
@@ -306,17 +306,40 @@ class SlotSaleWorkflow(SaleSteps):
         return status
 
     async def _initial_proving(self, state: SaleState) -> SaleState:
-        """ST-IPRV-1..4: prove right after a period boundary, never close to a pointer wrap."""
+        """ST-IPRV-1..4: prove right after a period boundary, on a challenge that holds until
+        the fill lands.
+
+        Beyond ST-IPRV-3, which waits a whole period whenever the pointer is within the
+        downtime of the wrap: the wrap only matters if it falls inside this period, and then
+        the sale waits for it and proves the new challenge in the same period. Until a proof
+        has been timed, the downtime (in seconds) stands for the proof's duration, as in the
+        reference; a chain whose pointer sits near the wrap at every period start would
+        otherwise never be filled.
+        """
         status = await self._proving_status()
         periods = Periodicity(seconds=status.period_seconds)
         await self._sleep_until(periods.next_period_start(status.chain_time) + 1, "next period")
         status = await self._proving_status()
-        while status.pointer > POINTER_WRAP - status.downtime:
+        while True:
             periods = Periodicity(seconds=status.period_seconds)
-            await self._sleep_until(
-                periods.next_period_start(status.chain_time) + 1, "pointer about to wrap"
+            end = periods.period_start(periods.period_of(status.chain_time) + 1)
+            plan = plan_proof(
+                now=status.chain_time,
+                period_end=end,
+                pointer=status.pointer,
+                seconds_per_block=status.seconds_per_block,
+                proof_seconds=self.data.last_proof_seconds
+                or status.downtime * status.seconds_per_block,
+                landing_seconds=self.data.settings.proof_margin_seconds,
             )
+            if plan.move == Move.PROVE:
+                break
+            if plan.move == Move.WAIT_FOR_WRAP:
+                await self._sleep_until(plan.wait_until, "pointer about to wrap")
+            else:
+                await self._sleep_until(end + 1, "too late in the period")
             status = await self._proving_status()
+        started = workflow.now()
         proof = await self._call(
             Activity.PROVER_ON_PROVE,
             OnProveInput(
@@ -325,6 +348,7 @@ class SlotSaleWorkflow(SaleSteps):
             ),
             Groth16Proof,
         )
+        self.data.last_proof_seconds = (workflow.now() - started).total_seconds()
         return SaleState(name=StateName.FILLING, proof=proof)
 
     async def _filling(self, state: SaleState) -> SaleState:
