@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from chain.config import DEMO
 from chain.deploy import Deployment
 from deploy.local.anvil import AnvilNode, DevAccount, dev_accounts
 from deploy.local.postgres import PostgresInfo, PostgresServer
@@ -48,6 +49,7 @@ class E2EStack(BaseModel):
 
 @pytest.fixture(scope="module")
 def e2e(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     postgres_server: tuple[PostgresServer, PostgresInfo],
     temporal_env: WorkflowEnvironment,
@@ -59,7 +61,9 @@ def e2e(
     try:
         roles = Roles.default()
         rival = dev_accounts()[4]
-        deployment = deploy(anvil.rpc_url, roles, also_fund=[rival.address])
+        # a module may deploy its own marketplace configuration (MARKETPLACE_CONFIG)
+        config = getattr(request.module, "MARKETPLACE_CONFIG", DEMO)
+        deployment = deploy(anvil.rpc_url, roles, config, also_fund=[rival.address])
         # 4 KB/s with 4 KiB batches: a slot downloads in seconds, slowly enough to SIGKILL
         # the worker in the middle of it.
         data_server, data_url = start_data_server(

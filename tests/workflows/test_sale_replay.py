@@ -67,6 +67,18 @@ async def hosting_recovery_failed(sales: SaleRunner) -> Sale:
     return sale
 
 
+async def hosting_cancelled_on_chain(sales: SaleRunner) -> Sale:
+    """The period's read finds the request cancelled: freeSlot refunds, the ledger settles."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    fake.slot_state, fake.request_state = SlotState.Cancelled, RequestState.Cancelled
+    gate.open()
+    await sale.result()
+    return sale
+
+
 async def hosting_event_wakes_proof(sales: SaleRunner) -> Sale:
     """A chain event cancels a running proof; the period's read sends it back to proving."""
     fake = FakeSale(availability=an_availability())
@@ -85,6 +97,7 @@ SCENARIOS: dict[str, Callable[[SaleRunner], Awaitable[Sale]]] = {
     "sale_acquisition_until_hand_over": acquisition_until_hand_over,
     "sale_hosting_recovery_failed": hosting_recovery_failed,
     "sale_hosting_event_wakes_proof": hosting_event_wakes_proof,
+    "sale_hosting_cancelled_on_chain": hosting_cancelled_on_chain,
 }
 
 
