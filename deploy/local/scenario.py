@@ -10,7 +10,7 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -128,9 +128,11 @@ async def post_request(
     collateral_per_byte: int = 1,
     max_slot_loss: int = 1,
     data: bytes | None = None,
+    prepare: Callable[[StorageRequest], StorageRequest] | None = None,
 ) -> StorageRequest:
     """Upload ``data`` (random bytes if None), then request storage for it as the client
-    (approving the payment)."""
+    (approving the payment). ``prepare`` may change the request last (a test picks its nonce,
+    and with it the slot ids)."""
     from chain.client import OnChainClient
     from store.client import upload
 
@@ -152,6 +154,8 @@ async def post_request(
         expiry=expiry,
         nonce=secrets.token_bytes(32),
     )
+    if prepare is not None:
+        request = prepare(request)
     market = cast(OnChainClient, OnChainClient.connect(rpc_url, marketplace, client.private_key))
     try:
         await market.request_storage(request)
