@@ -13,7 +13,8 @@ rules protect the host's money first:
   the whole collateral;
 - a fill whose fate is unknown (broadcast, no receipt seen) is never settled either: the
   collateral may be on chain;
-- `freeSlot` only where the contract pays out or refunds (Finished, Cancelled);
+- `freeSlot` only where the contract pays out or refunds (Finished, Cancelled), or where it only
+  takes the slot off this host's list (Failed: the collateral is already forfeited);
 - Failed returns nothing, Finished/Cancelled/Paid return what the chain holds for us
   (`currentCollateral`), and a fill that never deposited returns the whole deduction.
 """
@@ -69,7 +70,8 @@ class Settlement(BaseModel):
     verdict: Verdict
     reason: str
     free_slot: bool = False
-    """Send freeSlot first: the contract pays out (Finished) or refunds (Cancelled)."""
+    """Send freeSlot first: the contract pays out (Finished), refunds (Cancelled), or takes a
+    failed slot off this host's list (Failed)."""
     returned_collateral: Uint256 | None = None
     """What goes back to the availability when settling (None unless SETTLE)."""
     clear_data: bool = False
@@ -130,6 +132,10 @@ def _settle_held(facts: ChainFacts) -> Settlement:
         case SlotState.Paid:
             return _settle("already paid out", collateral)
         case SlotState.Failed:
-            return _settle("request failed: the collateral is forfeited", 0)
+            return _settle(
+                "request failed: the collateral is forfeited; freeSlot only clears mySlots",
+                0,
+                free_slot=True,
+            )
         case _:
             return _hold(f"this host holds the slot ({facts.slot_state.name})")

@@ -63,6 +63,10 @@ with workflow.unsafe.imports_passed_through():
 
 SLOT_FREED = "Slot was forcibly freed and host was removed from its hosting"
 
+FREE_FAILED_SLOT_PATCH = "free-failed-slot"
+"""Sales recorded before this patch ended a Failed slot without freeSlot; newer ones send it,
+so the slot leaves this host's mySlots (ST-FAIL-1)."""
+
 PROOF_ROUNDS = 4
 """Attempts at one period's proof: a stale challenge or a late prover costs a round, not the
 period, while time is left."""
@@ -361,13 +365,20 @@ class SlotHostingWorkflow(SaleSteps):
                 timedelta(seconds=WAIT_FOR_FILL_OUTCOME), summary="fill outcome unknown"
             )
             return state
-        if verdict.free_slot:
+        if self._frees_slot(verdict, status.slot_state):
             await self._tx(Activity.MARKET_FREE_SLOT, SlotIdRef(slot_id=self.data.slot_id))
         if verdict.clear_data:
             await self._on_clear()
         await self._close_reservation(verdict.returned_collateral)
         await self._release(reprocess=False)
         return self._settled_end(state, status.slot_state, status.request_state, verdict)
+
+    @staticmethod
+    def _frees_slot(verdict: Settlement, slot: SlotState) -> bool:
+        """Whether settlement sends freeSlot; a Failed slot only does in sales after the patch."""
+        if not verdict.free_slot:
+            return False
+        return slot != SlotState.Failed or workflow.patched(FREE_FAILED_SLOT_PATCH)
 
     def _settled_end(
         self,
@@ -378,11 +389,9 @@ class SlotHostingWorkflow(SaleSteps):
     ) -> SaleState:
         """The state the sale ends in, named by what the chain says happened."""
         returned = verdict.returned_collateral
+        if slot == SlotState.Failed or request == RequestState.Failed:
+            return SaleState(name=StateName.ERRORED, error="Sale failed", settled=True)
         if verdict.free_slot or slot == SlotState.Paid:
             name = StateName.CANCELLED if slot == SlotState.Cancelled else StateName.FINISHED
             return SaleState(name=name, settled=True, returned_collateral=returned)
-        if slot == SlotState.Failed or request == RequestState.Failed:
-            error = "Sale failed"
-        else:
-            error = state.error or verdict.reason
-        return SaleState(name=StateName.ERRORED, error=error, settled=True)
+        return SaleState(name=StateName.ERRORED, error=state.error or verdict.reason, settled=True)

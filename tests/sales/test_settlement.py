@@ -55,12 +55,13 @@ def test_paid_slot_returns_what_was_paid_without_freeing_again() -> None:
     )
 
 
-def test_failed_request_returns_nothing_and_sends_no_free_slot() -> None:
-    """ST-FAIL-1 / COL-4: the collateral of a failed request is forfeited."""
+def test_failed_request_returns_nothing_and_frees_the_slot_from_my_slots() -> None:
+    """ST-FAIL-1 / COL-4: the collateral of a failed request is forfeited; freeSlot on a Failed
+    slot only removes it from the host's mySlots, so the sale sends it."""
     outcome = settle(facts(SlotState.Failed, ME), FillRecord.LANDED, DEDUCTED)
     assert (outcome.verdict, outcome.free_slot, outcome.returned_collateral) == (
         Verdict.SETTLE,
-        False,
+        True,
         0,
     )
 
@@ -121,7 +122,8 @@ def test_no_combination_frees_a_filled_slot_or_clears_a_held_one() -> None:
     for slot, host, request, fill in itertools.product(SlotState, hosts, requests, FillRecord):
         outcome = settle(facts(slot, host, request), fill, DEDUCTED)
         if outcome.free_slot:
-            assert slot in (SlotState.Finished, SlotState.Cancelled) and host == ME
+            assert slot in (SlotState.Finished, SlotState.Cancelled, SlotState.Failed)
+            assert host == ME
         if host == ME and slot == SlotState.Filled:
             assert not outcome.clear_data
         if outcome.verdict != Verdict.SETTLE:

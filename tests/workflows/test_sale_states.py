@@ -193,7 +193,8 @@ async def test_proving_loop_follows_the_chain(
 ) -> None:
     """PRV-1 with the chain as the truth (ARCHITECTURE §8): the period's own read moves the
     sale, no event needed. Finished/Cancelled are freed and pay what the chain holds, Paid was
-    already paid, Failed forfeits and sends no freeSlot, a freed slot is gone."""
+    already paid, Failed forfeits and sends freeSlot only to leave mySlots (ST-FAIL-1), a freed
+    slot is gone."""
     gate = Gate(skip=1)
     fake = FakeSale(availability=an_availability(), finish_at=2**40, current_collateral=ON_CHAIN)
     fake.gates[Activity.PROVER_ON_PROVE] = gate
@@ -207,7 +208,7 @@ async def test_proving_loop_follows_the_chain(
         assert outcome.error is not None and outcome.error.startswith(error)
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
     assert close.returned_collateral == returned
-    frees = chain_state in (SlotState.Finished, SlotState.Cancelled)
+    frees = chain_state in (SlotState.Finished, SlotState.Cancelled, SlotState.Failed)
     assert (Activity.MARKET_FREE_SLOT in fake.names()) == frees
 
 
@@ -304,7 +305,7 @@ async def test_st_filled_2_expiry_update_and_release_at_filled(sales: SaleRunner
             Activity.MARKET_FREE_SLOT,
         ),
         ("ST-UNK-2 Paid", SlotState.Paid, HOST, StateName.FINISHED, None),
-        ("ST-UNK-2 Failed", SlotState.Failed, HOST, StateName.ERRORED, None),
+        ("ST-UNK-2 Failed", SlotState.Failed, HOST, StateName.ERRORED, Activity.MARKET_FREE_SLOT),
         (
             "ST-UNK-2 Cancelled",
             SlotState.Cancelled,
@@ -329,7 +330,7 @@ async def test_recovery_entry_maps_the_chain_state(
     assert outcome.state == end
     if next_call is not None:
         assert next_call in fake.names()
-    if chain_state in (SlotState.Paid, SlotState.Failed):
+    if chain_state == SlotState.Paid:
         assert Activity.MARKET_FREE_SLOT not in fake.names(), "no payout or refund to collect"
 
 
@@ -373,11 +374,12 @@ async def test_fill_landing_while_cancel_arrives_is_settled_by_the_chain(
     assert fake.fill_records == [FillRecord.SENT, FillRecord.LANDED]
 
 
-async def test_st_fail_1_a_failed_request_forfeits_and_sends_no_free_slot(
+async def test_st_fail_1_a_failed_request_forfeits_and_leaves_my_slots(
     sales: SaleRunner,
 ) -> None:
-    """ST-FAIL-1 as the chain has it: the request failed, so the collateral is forfeited;
-    freeSlot would only pay gas (ARCHITECTURE §8), and the sale ends Errored('Sale failed')."""
+    """ST-FAIL-1 as the chain has it: the request failed, so the collateral is forfeited and
+    nothing comes back; freeSlot on the Failed slot only takes it off this host's mySlots (so
+    reconciliation never adopts it again), and the sale ends Errored('Sale failed')."""
     fake = FakeSale(availability=an_availability())
     fake.gates[Activity.PROVER_ON_PROVE] = Gate(skip=1)
     sale = await sales.start(fake)
@@ -386,7 +388,7 @@ async def test_st_fail_1_a_failed_request_forfeits_and_sends_no_free_slot(
     await sale.signal(SaleSignal.REQUEST_FAILED)  # wakes the held proof's period at once
     outcome = await sale.result()
     assert (outcome.state, outcome.error) == (StateName.ERRORED, "Sale failed")
-    assert Activity.MARKET_FREE_SLOT not in fake.names()
+    assert Activity.MARKET_FREE_SLOT in fake.names()
     [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
     assert close.returned_collateral == 0
 
