@@ -60,9 +60,23 @@ async def acquisition_until_hand_over(sales: SaleRunner) -> Sale:
 
 
 async def hosting_recovery_failed(sales: SaleRunner) -> Sale:
-    """Hosting at the recovery entry, settling a failed request (no freeSlot)."""
+    """Hosting at the recovery entry, settling a failed request (recorded before the
+    free-failed-slot patch: no freeSlot)."""
     fake = FakeSale(slot_state=SlotState.Failed, host=HOST, request_state=RequestState.Failed)
     sale = await sales.start(fake, recovery=True, with_item=False, queue=False)
+    await sale.result()
+    return sale
+
+
+async def hosting_failed_leaves_my_slots(sales: SaleRunner) -> Sale:
+    """The period's read finds the request failed: freeSlot takes the slot off mySlots (the
+    free-failed-slot patch), the ledger gets nothing back."""
+    fake = FakeSale(availability=an_availability())
+    fake.gates[Activity.PROVER_ON_PROVE] = gate = Gate(skip=1)
+    sale = await sales.start(fake)
+    await sale.held(Activity.PROVER_ON_PROVE)
+    fake.slot_state, fake.request_state = SlotState.Failed, RequestState.Failed
+    gate.open()
     await sale.result()
     return sale
 
@@ -98,6 +112,7 @@ SCENARIOS: dict[str, Callable[[SaleRunner], Awaitable[Sale]]] = {
     "sale_hosting_recovery_failed": hosting_recovery_failed,
     "sale_hosting_event_wakes_proof": hosting_event_wakes_proof,
     "sale_hosting_cancelled_on_chain": hosting_cancelled_on_chain,
+    "sale_hosting_failed_leaves_my_slots": hosting_failed_leaves_my_slots,
 }
 
 
