@@ -6,6 +6,7 @@ are deterministic, so the workflow can call them during replay.
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sales.errors import SlotsOutOfRangeError
 from sales.models import SlotQueueItem, StorageAsk, StorageRequest
@@ -64,6 +65,72 @@ def items_for_request(
     ]
     rng.shuffle(items)
     return items
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a bounded push of one request did: the new queue and counts (never per-slot lists,
+    so the answer stays small for 65,535 slots)."""
+
+    queue: list[SlotQueueItem]
+    queued: int
+    """Slots of the request now in the queue, picked at random."""
+    exists: int
+    """Slots of the request already queued or running (SQ-7), left alone."""
+    not_queued: int
+    """Slots that did not fit at the request's priority: kept implicit, never materialised."""
+    evicted: int
+    """Lower-priority items the new ones pushed out of a full queue (Q-1)."""
+
+
+def take_request(
+    queue: Sequence[SlotQueueItem],
+    held: Iterable[tuple[str, int]],
+    request_id: str,
+    ask: StorageAsk,
+    expires_at: int,
+    collateral: int,
+    rng: random.Random,
+    max_size: int,
+    window_start: int = 0,
+) -> Intake:
+    """SQ-14, SALES-7 with bounded work: a request's slots all rank equally (SQ-11 looks only at
+    seen, price, collateral and expiry), so the queue can keep at most the room left below the
+    items that outrank them. Only that many slots are picked (``rng.sample``, the workflow's
+    deterministic random) and built; the rest stay implicit, which is what pushing them one by
+    one did too (each would have been evicted at once). Cost is O(queue + max_size), not
+    O(slots); ``held`` are the keys already queued or running (SQ-7)."""
+    check_slot_count(ask.slots)
+    template = SlotQueueItem(
+        request_id=request_id,
+        slot_index=0,
+        slot_size=ask.slot_size,
+        duration=ask.duration,
+        price_per_byte_per_second=ask.price_per_byte_per_second,
+        collateral=collateral,
+        expiry=expires_at,
+        window_start=window_start,
+    )
+    key = priority_key(template)
+    position = len(queue)
+    for index, queued in enumerate(queue):
+        if key < priority_key(queued):  # stable: after every item that ranks equal
+            position = index
+            break
+    existing = {index for rid, index in held if rid == request_id and index < ask.slots}
+    room = max(0, max_size - position)
+    take = min(ask.slots - len(existing), room)
+    drawn = rng.sample(range(ask.slots), min(ask.slots, take + len(existing))) if take else []
+    picked = [index for index in drawn if index not in existing][:take]
+    new = [template.model_copy(update={"slot_index": index}) for index in picked]
+    ordered = [*queue[:position], *new, *queue[position:]]
+    return Intake(
+        queue=ordered[:max_size],
+        queued=len(new),
+        exists=len(existing),
+        not_queued=ask.slots - len(existing) - len(new),
+        evicted=max(0, len(ordered) - max_size),
+    )
 
 
 def item_for_freed_slot(

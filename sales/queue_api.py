@@ -1,8 +1,9 @@
 """Messages of the SlotQueue workflow (SQ-*, SALES-7..14): pushes, deletes, status.
 
-Pushes are Updates, answered per item (queued, exists, evicted); deletes, availability-saved
-and releases are Signals. Every chain-driven message carries the event key so a re-delivered
-event changes nothing.
+Pushes are Updates: item pushes are answered per item (queued, exists, evicted), request
+pushes with counts only (bounded intake: the answer stays small for 65,535 slots); deletes,
+availability-saved and releases are Signals. Every chain-driven message carries the event key
+so a re-delivered event changes nothing.
 """
 
 from enum import StrEnum
@@ -93,8 +94,19 @@ class PushedItem(Message):
 
 
 class PushResult(Message):
+    """Per-item outcomes for item pushes (and for request pushes of queues started before
+    bounded intake); counts for request pushes, whatever the request's size."""
+
     request_id: Bytes32 | None
     items: list[PushedItem]
+    queued: int = 0
+    exists: int = 0
+    evicted: int = 0
+    """Items pushed out of a full queue: lower-priority ones, or (per item) the pushed one."""
+    not_queued: int = 0
+    """A request's slots that did not fit at its priority: never materialised as items."""
+    duplicate_event: bool = False
+    """The push's event key was applied before (a re-delivered chain event): nothing changed."""
 
 
 class DeleteSlots(Message):

@@ -2,7 +2,8 @@
 
 A bounded priority list of slots offered to this host. Up to ``max_workers`` of them are being
 sold at once, each by a child SlotSale workflow that holds its worker until it signals
-``sale_released`` (filled by this host, or cleaned up). Pushes are Updates that answer per item;
+``sale_released`` (filled by this host, or cleaned up). Pushes are Updates: item pushes answer
+per item, request pushes with counts (bounded intake, whatever the request's size);
 deletes, availability-saved notices and releases are Signals. The state is small and carried
 across continue-as-new, so the queue can run for the life of the host.
 """
@@ -29,7 +30,13 @@ with workflow.unsafe.imports_passed_through():
     from sales.errors import SlotsOutOfRangeError
     from sales.ids import slot_id
     from sales.models import SlotQueueItem
-    from sales.queue import check_slot_count, clear_seen, insert_bounded, items_for_request
+    from sales.queue import (
+        check_slot_count,
+        clear_seen,
+        insert_bounded,
+        items_for_request,
+        take_request,
+    )
     from sales.queue_api import (
         DeleteSlots,
         HeldSales,
@@ -46,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         QueueUpdate,
         Running,
     )
+    from sales.validation import RequestRefusedError, check_ask
 
 RECENT_KEYS = 512
 """How many applied event keys the queue remembers to drop re-delivered chain events."""
@@ -55,6 +63,10 @@ DROP_EXPIRED_ITEMS = "drop-expired-items"
 """Patch id: queues started before this change replay their dispatches unchanged."""
 WATCH_CARRIED_SALES = "watch-carried-sales"
 """Patch id: runs continued before this change carry their sales unwatched, as they did."""
+BOUNDED_REQUEST_INTAKE = "bounded-request-intake"
+"""Patch id: queues that expanded requests item by item replay that way; new pushes pick only
+the slots that fit and answer with counts (issue: a 65,535-slot request must not stall)."""
+REQUEST_REFUSED = "RequestRefused"
 
 
 @workflow.defn(name=SLOT_QUEUE_WORKFLOW)
@@ -205,10 +217,52 @@ class SlotQueueWorkflow:
 
     @workflow.update(name=QueueUpdate.PUSH_REQUEST)
     def push_request(self, push: PushRequest) -> PushResult:
-        """SALES-7: every slot of a new request, shuffled with the workflow's random (SQ-14)."""
+        """SALES-7: the slots of a new request at random (SQ-14), as many as fit (bounded)."""
         self._handled += 1
         if self._already_applied(push.key):
-            return PushResult(request_id=push.request_id, items=[])
+            return PushResult(request_id=push.request_id, items=[], duplicate_event=True)
+        if not workflow.patched(BOUNDED_REQUEST_INTAKE):
+            return self._push_request_per_item(push)
+        held = [item.key for item in self._items] + list(self._running)
+        intake = take_request(
+            self._items,
+            held,
+            push.request_id,
+            push.ask,
+            push.expires_at,
+            push.collateral,
+            workflow.random(),
+            self._settings.max_size,
+            push.window_start,
+        )
+        self._items = intake.queue
+        self._remember(push.key)
+        if intake.queued:
+            self._paused = False  # SQ-9: the new items are unseen
+        workflow.logger.info(
+            "request pushed",
+            extra={
+                "requestId": push.request_id,
+                "slots": push.ask.slots,
+                "queued": intake.queued,
+                "exists": intake.exists,
+                "notQueued": intake.not_queued,
+                "evicted": intake.evicted,
+            },
+        )
+        self._show()
+        return PushResult(
+            request_id=push.request_id,
+            items=[],
+            queued=intake.queued,
+            exists=intake.exists,
+            evicted=intake.evicted,
+            not_queued=intake.not_queued,
+        )
+
+    def _push_request_per_item(self, push: PushRequest) -> PushResult:
+        """Before bounded intake: one item per slot, shuffled, pushed one by one. Kept so that
+        queues recorded this way replay; its cost grows with the slot count."""
         items = items_for_request(
             push.request_id,
             push.ask,
@@ -222,11 +276,17 @@ class SlotQueueWorkflow:
 
     @push_request.validator
     def _validate_push_request(self, push: PushRequest) -> None:
+        """Refused before anything is recorded: slot counts outside SQ-15, and terms outside
+        the request bounds (sales.validation) that the router should have refused already."""
         self._require_running()
         try:
             check_slot_count(push.ask.slots)
         except SlotsOutOfRangeError as error:
             raise ApplicationError(str(error), type="SlotsOutOfRange") from error
+        try:
+            check_ask(push.ask)
+        except RequestRefusedError as error:
+            raise ApplicationError(str(error), type=REQUEST_REFUSED) from error
 
     @workflow.update(name=QueueUpdate.PUSH_ITEMS)
     def push_items(self, push: PushItems) -> PushResult:

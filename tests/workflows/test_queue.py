@@ -254,9 +254,11 @@ async def test_sq_17_delete_removes_a_slot_or_a_whole_request(queue: StartQueue)
     assert status.items[0].request_id == other and status.items[0].slot_index == 0
 
 
-async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
+async def test_sales_7_push_request_queues_every_slot_that_fits_and_dedupes_its_event(
     queue: StartQueue,
 ) -> None:
+    """SALES-7 with bounded intake: a request that fits is queued whole, answered with counts
+    (no per-slot list), and a re-delivered StorageRequested changes nothing."""
     handle = await queue(max_workers=1)
     request = example_request(slots=6)
     push = PushRequest(
@@ -267,10 +269,43 @@ async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
         collateral=request.ask.collateral_per_slot,
     )
     first = await handle.execute_update(SlotQueueWorkflow.push_request, push)
-    assert sorted(p.slot_index for p in first.items) == list(range(6))
-    assert all(p.outcome == PushOutcome.QUEUED for p in first.items)
+    assert (first.queued, first.not_queued, first.items) == (6, 0, [])
+    status = await eventually(handle, lambda s: len(s.items) + len(s.running) == 6)
+    indices = [i.slot_index for i in status.items] + running_indices(status)
+    assert sorted(indices) == list(range(6))
     replay = await handle.execute_update(SlotQueueWorkflow.push_request, push)
-    assert replay.items == [], "a re-delivered StorageRequested changes nothing"
+    assert replay.duplicate_event and replay.queued == 0, "a re-delivered event changes nothing"
+
+
+async def test_a_65535_slot_request_is_taken_fast_with_a_small_answer(queue: StartQueue) -> None:
+    """Issue 13 point 1: the largest request (65,535 slots) is accepted well under the SDK's 2 s
+    deadlock detector with an answer under 64 KiB: the queue picks only the slots that fit at
+    random and keeps the rest implicit; a second push of the same request adds nothing."""
+    handle = await queue(max_workers=1, max_size=16)
+    request = example_request(slots=65535, max_slot_loss=1)
+    push = PushRequest(
+        key="0xbig:0",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=FAR_FUTURE,
+        collateral=request.ask.collateral_per_slot,
+    )
+    started = time.monotonic()
+    result = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"intake took {elapsed:.2f} s"
+    assert len(result.model_dump_json()) < 64 * 1024
+    assert (result.queued, result.not_queued) == (16, 65535 - 16)
+    status = await eventually(handle, lambda s: len(s.items) == 15 and len(s.running) == 1)
+    indices = {i.slot_index for i in status.items} | set(running_indices(status))
+    assert len(indices) == 16 and indices != set(range(16)), "slots picked at random"
+    again = await handle.execute_update(
+        SlotQueueWorkflow.push_request, push.model_copy(update={"key": "0xbig:1"})
+    )
+    assert (again.queued, again.exists) == (1, 16), "held slots stay; the freed place is used"
+    status = await eventually(handle, lambda s: len(s.items) == 16)
+    held = {i.slot_index for i in status.items} | set(running_indices(status))
+    assert len(held) == 17, "the new pick is a slot not held before"
 
 
 @pytest.mark.parametrize("slots", [0, 65536])

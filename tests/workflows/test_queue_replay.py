@@ -121,4 +121,4 @@ async def test_recorded_queue_history_replays(path: Path) -> None:
 def test_queue_histories_are_recorded() -> None:
     """Both intake paths have a recorded history: the per-item one and the bounded one."""
     names = {p.stem for p in HISTORIES.glob("queue_*.json")}
-    assert "queue_push_request_per_item" in names
+    assert {"queue_push_request_per_item", CURRENT} <= names
