@@ -149,6 +149,9 @@ class EventRouter:
             self._refuse(event.request_id, error)
             return
         config = await self.market.configuration()
+        if config.collateral.repair_reward_percentage > 100:  # a lying RPC: the chain refuses it
+            log.warning("SlotFreed ignored: repair reward above 100%% in the configuration")
+            return
         discounted = repair_collateral(
             request.ask.collateral_per_slot, config.collateral.repair_reward_percentage
         )
