@@ -31,10 +31,13 @@ with workflow.unsafe.imports_passed_through():
     from sales.ids import slot_id
     from sales.models import SlotQueueItem
     from sales.queue import (
+        add_pending,
         check_slot_count,
         clear_seen,
+        delete_pending,
         insert_bounded,
         items_for_request,
+        refill,
         take_request,
     )
     from sales.queue_api import (
@@ -79,6 +82,8 @@ class SlotQueueWorkflow:
         self._running: dict[tuple[str, int], Running] = {r.item.key: r for r in state.running}
         self._paused = state.paused
         self._recent: list[str] = list(state.recent_keys)
+        self._pending = list(state.pending)
+        """The implicit rest of requests that did not fit (only bounded intake makes these)."""
         self._carried: dict[tuple[str, int], str | None] = {
             r.item.key: r.run_id for r in state.running
         }
@@ -96,14 +101,22 @@ class SlotQueueWorkflow:
             watcher.add_done_callback(self._watchers.discard)
         while True:
             await workflow.wait_condition(
-                lambda: self._stopping or self._continue_due() or self._can_dispatch()
+                lambda: (
+                    self._stopping
+                    or self._continue_due()
+                    or self._can_dispatch()
+                    or self._can_refill()
+                )
             )
             if self._stopping:
                 break
             if self._continue_due():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(QueueInput(settings=self._settings, state=self._state()))
-            await self._dispatch()
+            if self._can_refill():  # never true for queues without bounded intake: no records
+                self._refill()
+            if self._can_dispatch():
+                await self._dispatch()
             self._show()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
@@ -117,6 +130,25 @@ class SlotQueueWorkflow:
             and bool(self._items)
             and len(self._running) < self._settings.max_workers
         )
+
+    def _can_refill(self) -> bool:
+        """Room in the queue and a request's implicit rest to take it."""
+        return bool(self._pending) and len(self._items) < self._settings.max_size
+
+    def _refill(self) -> None:
+        """Bounded intake's rest: the queue's room is filled from pending requests, best
+        first, each in its random slot order; expired requests are dropped (no commands)."""
+        held = [item.key for item in self._items] + list(self._running)
+        before = len(self._items)
+        self._items, self._pending = refill(
+            self._items,
+            held,
+            self._pending,
+            self._settings.max_size,
+            int(workflow.now().timestamp()),
+        )
+        if len(self._items) > before:
+            self._paused = False  # SQ-9: refilled items are unseen
 
     async def _dispatch(self) -> None:
         item = self._items.pop(0)
@@ -224,6 +256,13 @@ class SlotQueueWorkflow:
         if not workflow.patched(BOUNDED_REQUEST_INTAKE):
             return self._push_request_per_item(push)
         held = [item.key for item in self._items] + list(self._running)
+        rest = next((p for p in self._pending if p.request_id == push.request_id), None)
+        if rest is not None:  # pushed again under another key: its own order already runs
+            self._remember(push.key)
+            exists = sum(1 for rid, _ in held if rid == push.request_id)
+            return PushResult(
+                request_id=push.request_id, items=[], exists=exists, not_queued=rest.remaining
+            )
         intake = take_request(
             self._items,
             held,
@@ -239,6 +278,13 @@ class SlotQueueWorkflow:
         self._remember(push.key)
         if intake.queued:
             self._paused = False  # SQ-9: the new items are unseen
+        if intake.pending is not None:
+            self._pending, dropped = add_pending(self._pending, intake.pending)
+            if dropped is not None:
+                workflow.logger.info(
+                    "pending requests full: dropped the lowest-ranked one's rest",
+                    extra={"requestId": dropped.request_id, "slots": dropped.remaining},
+                )
         workflow.logger.info(
             "request pushed",
             extra={
@@ -331,6 +377,7 @@ class SlotQueueWorkflow:
         if self._already_applied(delete.key):
             return
         self._remember(delete.key)
+        self._pending = delete_pending(self._pending, delete.request_id, delete.slot_index)
         self._items = [
             item
             for item in self._items
@@ -377,6 +424,7 @@ class SlotQueueWorkflow:
             paused=self._paused,
             max_workers=self._settings.max_workers,
             max_size=self._settings.max_size,
+            pending_slots=sum(p.remaining for p in self._pending),
         )
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -400,6 +448,7 @@ class SlotQueueWorkflow:
             running=list(self._running.values()),
             paused=self._paused,
             recent_keys=self._recent,
+            pending=self._pending,
         )
 
     def _show(self) -> None:

@@ -296,16 +296,51 @@ async def test_a_65535_slot_request_is_taken_fast_with_a_small_answer(queue: Sta
     assert elapsed < 2.0, f"intake took {elapsed:.2f} s"
     assert len(result.model_dump_json()) < 64 * 1024
     assert (result.queued, result.not_queued) == (16, 65535 - 16)
-    status = await eventually(handle, lambda s: len(s.items) == 15 and len(s.running) == 1)
+    status = await eventually(handle, lambda s: len(s.items) == 16 and len(s.running) == 1)
     indices = {i.slot_index for i in status.items} | set(running_indices(status))
-    assert len(indices) == 16 and indices != set(range(16)), "slots picked at random"
+    assert len(indices) == 17 and indices != set(range(17)), "slots picked at random"
+    assert status.pending_slots == 65535 - 17, "the rest is implicit: refilled, not built"
     again = await handle.execute_update(
         SlotQueueWorkflow.push_request, push.model_copy(update={"key": "0xbig:1"})
     )
-    assert (again.queued, again.exists) == (1, 16), "held slots stay; the freed place is used"
-    status = await eventually(handle, lambda s: len(s.items) == 16)
-    held = {i.slot_index for i in status.items} | set(running_indices(status))
-    assert len(held) == 17, "the new pick is a slot not held before"
+    assert (again.queued, again.exists, again.not_queued) == (0, 17, 65535 - 17)
+
+
+async def test_the_rest_of_a_request_refills_the_queue_as_sales_end(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    """Issue 13 point 1, "keep the rest implicit": slots that did not fit are not lost; as each
+    sale frees its worker the queue takes the request's next slots, each exactly once, and a
+    request-level delete (fulfilled, cancelled, failed) drops what is left."""
+    handle = await queue(max_workers=1, max_size=2)
+    request = example_request(slots=5, max_slot_loss=0)
+    push = PushRequest(
+        key="0xrest:0",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=FAR_FUTURE,
+        collateral=request.ask.collateral_per_slot,
+    )
+    result = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    assert (result.queued, result.not_queued) == (2, 3)
+    sold: list[int] = []
+    for _ in range(4):
+        status = await eventually(
+            handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index not in sold
+        )
+        sold.append(status.running[0].item.slot_index)
+        await end_sale(temporal_client, status, sold[-1], FakeEnd())
+    status = await eventually(
+        handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index not in sold
+    )
+    assert sorted([*sold, status.running[0].item.slot_index]) == list(range(5))
+    assert status.pending_slots == 0 and status.items == []
+
+    again = await queue(max_workers=1, max_size=1)
+    await again.execute_update(SlotQueueWorkflow.push_request, push)
+    assert (await again.query(SlotQueueWorkflow.status)).pending_slots == 4
+    await again.signal(SlotQueueWorkflow.delete, DeleteSlots(key="tx9:0", request_id=RID.get()))
+    await eventually(again, lambda s: s.pending_slots == 0)
 
 
 @pytest.mark.parametrize("slots", [0, 65536])
