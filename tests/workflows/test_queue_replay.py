@@ -41,7 +41,7 @@ def replayer() -> Replayer:
 async def _poll_running(client: Client, queue_id: str, count: int, not_: str = "") -> list[str]:
     """Workflow ids of the queue's running sales once there are ``count`` and ``not_`` is not
     among them (polled, no sleeps standing in for the condition)."""
-    handle = client.get_workflow_handle_for(SlotQueueWorkflow.run, queue_id)
+    handle = client.get_workflow_handle(queue_id)
     deadline = time.monotonic() + 15
     while True:
         status = await handle.query(SlotQueueWorkflow.status)
