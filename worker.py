@@ -101,6 +101,7 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
     if "sales" in roles:
         from activities.service import ServiceActivities, closed_sales
         from activities.store import StoreActivities
+        from sales.validation import RequestBounds
 
         market, ledger = resources.market(), await resources.ledger()
         store = StoreActivities.from_config(resources.store_config(), ledger)
@@ -110,6 +111,7 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
             rpc_url=settings.rpc_url,
             marketplace=settings.marketplace_address,
             dsn=settings.database_url,
+            bounds=RequestBounds(max_slot_size=settings.quota_bytes),  # the gate's quota bound
         )
         workers.append(
             Worker(

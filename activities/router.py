@@ -3,10 +3,16 @@
 The chain follower calls `EventRouter` for each confirmed event. Every message it sends carries
 the event's key (txHash:logIndex), which the queue and the sale workflows use to drop repeats,
 so a follower restart that re-delivers an event changes nothing.
+
+Requests pass one validation gate (sales.validation) before they become queue items: a refused
+request is logged once with its reason, counted (the `sales_requests_refused` metric, labelled
+by the bound), and returns normally, so the follower moves on and never retries it.
 """
 
 import logging
+from collections import Counter
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -28,6 +34,13 @@ from sales.models import repair_collateral
 from sales.queue import item_for_freed_slot
 from sales.queue_api import DeleteSlots, PushItems, PushRequest, QueueSignal, QueueUpdate
 from sales.uint import UINT16_MAX
+from sales.validation import (
+    DEFAULT_BOUNDS,
+    RequestBounds,
+    RequestRefusedError,
+    check_ask,
+    check_new_request,
+)
 from workflows.search_attributes import SLOT_INDEX
 
 log = logging.getLogger(__name__)
@@ -35,16 +48,43 @@ log = logging.getLogger(__name__)
 SIGNAL_EACH_SLOT_UP_TO = 1024
 """Requests with more slots are routed to their running sales found by visibility query."""
 
+REFUSED_METRIC = "sales_requests_refused"
+
+
+def push_for(event: StorageRequested, bounds: RequestBounds = DEFAULT_BOUNDS) -> PushRequest:
+    """SALES-7 behind the gate: the queue's message for a new request, or `RequestRefusedError`.
+
+    Full collateral; the window opens at the request's block time, which is also when it was
+    created (expiresAt = block time + expiry), so the expiry bounds see the relative expiry."""
+    check_new_request(event.ask, event.expires_at, event.block_timestamp, bounds)
+    return PushRequest(
+        key=event.key,
+        request_id=event.request_id,
+        ask=event.ask,
+        expires_at=event.expires_at,
+        collateral=event.ask.collateral_per_slot,
+        window_start=event.block_timestamp,
+    )
+
 
 class QueueUnavailableError(RuntimeError):
     """The slot queue workflow is not running; the follower retries until it is."""
 
 
 class EventRouter:
-    def __init__(self, client: Client, market: Market, queue_workflow_id: str) -> None:
+    def __init__(
+        self,
+        client: Client,
+        market: Market,
+        queue_workflow_id: str,
+        bounds: RequestBounds = DEFAULT_BOUNDS,
+    ) -> None:
         self.client = client
         self.market = market
         self.queue = client.get_workflow_handle(queue_workflow_id)
+        self.bounds = bounds
+        self.refused: Counter[str] = Counter()
+        """Refused requests by bound name, in this process (the metric counts them too)."""
 
     async def __call__(self, event: AnyEvent) -> None:
         if isinstance(event, StorageRequested):
@@ -75,19 +115,27 @@ class EventRouter:
     # -- queue ------------------------------------------------------------------------------------
 
     async def _storage_requested(self, event: StorageRequested) -> None:
-        """SALES-7: full collateral; the window opens at the request's block time."""
-        push = PushRequest(
-            key=event.key,
-            request_id=event.request_id,
-            ask=event.ask,
-            expires_at=event.expires_at,
-            collateral=event.ask.collateral_per_slot,
-            window_start=event.block_timestamp,
-        )
+        """SALES-7 behind the gate (`push_for`); the queue answers with counts."""
+        try:
+            push = push_for(event, self.bounds)
+        except RequestRefusedError as error:
+            self._refuse(event.request_id, error)
+            return
         try:
             await self._update(QueueUpdate.PUSH_REQUEST, push)
         except WorkflowUpdateFailedError as error:
             log.warning("request %s not queued: %s", event.request_id, error.cause)
+
+    def _refuse(self, request_id: str, error: RequestRefusedError) -> None:
+        """Log once with the reason and count; the event is done with (never retried)."""
+        name = error.rule.name
+        log.warning("request %s refused by bound %s: %s", request_id, name, error.rule.reason)
+        self.refused[name] += 1
+        if activity.in_activity():
+            counter = activity.metric_meter().create_counter(
+                REFUSED_METRIC, "storage requests refused by the validation gate"
+            )
+            counter.add(1, {"bound": name})
 
     async def _slot_freed(self, event: SlotFreed) -> None:
         """SALES-8: a repair item with the discounted collateral and the freed time."""
@@ -95,7 +143,15 @@ class EventRouter:
         if request is None:
             log.warning("SlotFreed for unknown request %s", event.request_id)
             return
+        try:
+            check_ask(request.ask, self.bounds)
+        except RequestRefusedError as error:
+            self._refuse(event.request_id, error)
+            return
         config = await self.market.configuration()
+        if config.collateral.repair_reward_percentage > 100:  # a lying RPC: the chain refuses it
+            log.warning("SlotFreed ignored: repair reward above 100%% in the configuration")
+            return
         discounted = repair_collateral(
             request.ask.collateral_per_slot, config.collateral.repair_reward_percentage
         )

@@ -24,6 +24,7 @@ from sales.service_api import (
     ServiceActivity,
     SlotToAdopt,
 )
+from sales.validation import DEFAULT_BOUNDS, RequestBounds
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,18 @@ HEARTBEAT_EVERY = 5.0
 
 class ServiceActivities:
     def __init__(
-        self, *, market: Market, ledger: Ledger, rpc_url: str, marketplace: str, dsn: str
+        self,
+        *,
+        market: Market,
+        ledger: Ledger,
+        rpc_url: str,
+        marketplace: str,
+        dsn: str,
+        bounds: RequestBounds = DEFAULT_BOUNDS,
     ) -> None:
         self.market = market
+        self.bounds = bounds
+        """The request bounds of the router's validation gate (the host's quota among them)."""
         self.ledger = ledger
         self._rpc_url = rpc_url
         self._marketplace = marketplace
@@ -51,7 +61,9 @@ class ServiceActivities:
     @activity.defn(name=ServiceActivity.FOLLOW_CHAIN)
     async def follow_chain(self, follow: FollowInput) -> None:
         """Run the follower until cancelled; a crash resumes elsewhere from the cursor."""
-        router = EventRouter(activity.client(), self.market, follow.queue_workflow_id)
+        router = EventRouter(
+            activity.client(), self.market, follow.queue_workflow_id, bounds=self.bounds
+        )
         latest = LatestCursor()
         follower = ChainFollower.connect(
             self._rpc_url,

@@ -1,6 +1,9 @@
 """Slot queue throughput and chain-event latency on the real Temporal dev server.
 
 Prints:
+  * request intake: the time a StorageRequested of 65,535 slots takes to be accepted by the
+    queue's update (bounded intake), the pure intake step alone, and the answer's payload size,
+    next to the old per-item expansion for comparison (issue 13 point 1);
   * queue push → dispatched-and-released throughput for N queued items (default 1000), with
     fake sales that release their worker at once (the queue's own cost, not a sale's);
   * chain event → sale signal latency through the EventRouter (median and p95);
@@ -8,12 +11,13 @@ Prints:
     fake hooks, chain and ledger (each sale releases its worker at Filled, SALES-5).
 
     .venv/bin/python benchmarks/bench_queue.py [--items 1000] [--workers 3] [--events 50]
-                                               [--sale-workers 20]
+                                               [--sale-workers 20] [--slots 65535]
 """
 
 import argparse
 import asyncio
 import contextlib
+import random
 import statistics
 import sys
 import time
@@ -46,7 +50,9 @@ with workflow.unsafe.imports_passed_through():
         SaleReleased,
     )
     from sales.models import SlotQueueItem
-    from sales.queue_api import PushItems, QueueInput, QueueSettings
+    from sales.queue import insert_bounded, items_for_request, take_request
+    from sales.queue_api import PushItems, PushRequest, QueueInput, QueueSettings
+    from tests.sales.conftest import example_request
     from tests.workflows.fakes import item_for
     from workflows.queue import SlotQueueWorkflow
     from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
@@ -90,6 +96,45 @@ def items(request_id: str, count: int) -> list[SlotQueueItem]:
         )
         for i in range(count)
     ]
+
+
+async def intake(client: Client, task_queue: str, slots: int, max_size: int) -> None:
+    """Issue 13 point 1: one request of ``slots`` slots into a queue of ``max_size``."""
+    queue = await client.start_workflow(
+        SlotQueueWorkflow.run,
+        QueueInput(settings=QueueSettings(max_workers=1, max_size=max_size)),
+        id=f"bench-intake-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+    request = example_request(nonce=uuid.uuid4().int, slots=slots, max_slot_loss=1)
+    push = PushRequest(
+        key=f"0x{uuid.uuid4().hex}:0",
+        request_id=request.id,
+        ask=request.ask,
+        expires_at=4 * 10**9,
+        collateral=request.ask.collateral_per_slot,
+    )
+    started = time.perf_counter()
+    result = await queue.execute_update(SlotQueueWorkflow.push_request, push)
+    update = time.perf_counter() - started
+    await queue.terminate("benchmark over")
+    started = time.perf_counter()
+    take_request([], [], push.request_id, push.ask, push.expires_at, 1, random.Random(1), max_size)
+    pure = time.perf_counter() - started
+    size = len(result.model_dump_json().encode())
+    print(f"request intake: {slots} slots into a queue of {max_size}: "
+          f"update {update * 1000:.1f} ms (pure intake {pure * 1000:.1f} ms), "
+          f"answer {size} bytes, {result.queued} queued, "
+          f"{result.not_queued} kept implicit")  # fmt: skip
+    sample = min(slots, 4096)
+    small = push.ask.model_copy(update={"slots": sample})
+    started = time.perf_counter()
+    items: list[SlotQueueItem] = []
+    for each in items_for_request(push.request_id, small, 4 * 10**9, 1, random.Random(1)):
+        items, _ = insert_bounded(items, each, max_size)
+    per_item = (time.perf_counter() - started) * slots / sample
+    print(f"  per-item expansion of pre-patch queues: ~{per_item:.2f} s for {slots} slots "
+          f"(measured on {sample})")  # fmt: skip
 
 
 async def throughput(client: Client, task_queue: str, count: int, workers: int) -> float:
@@ -200,6 +245,7 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument("--sale-workers", type=int, default=20)
+    parser.add_argument("--slots", type=int, default=65535)
     args = parser.parse_args()
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
@@ -213,6 +259,8 @@ async def main() -> None:
         async with Worker(
             env.client, task_queue=task_queue, workflows=[SlotQueueWorkflow, InstantSale]
         ):
+            for max_size in (128, 4096):
+                await intake(env.client, task_queue, args.slots, max_size)
             rate = await throughput(env.client, task_queue, args.items, args.workers)
             print(f"queue push → released: {args.items} items, {args.workers} workers: "
                   f"{rate:.1f} items/s")  # fmt: skip

@@ -338,7 +338,7 @@ class FakeChain:
             raise Revert("Marketplace_InsufficientDuration")
         if ask.proof_probability == 0:
             raise Revert("Marketplace_InsufficientProofProbability")
-        if ask.collateral_per_byte == 0 or ask.slot_size == 0:
+        if ask.collateral_per_byte == 0:  # slotSize 0 is accepted, as by Codex
             raise Revert("Marketplace_InsufficientCollateral")
         if ask.price_per_byte_per_second == 0:
             raise Revert("Marketplace_InsufficientReward")

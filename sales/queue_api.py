@@ -1,8 +1,9 @@
 """Messages of the SlotQueue workflow (SQ-*, SALES-7..14): pushes, deletes, status.
 
-Pushes are Updates, answered per item (queued, exists, evicted); deletes, availability-saved
-and releases are Signals. Every chain-driven message carries the event key so a re-delivered
-event changes nothing.
+Pushes are Updates: item pushes are answered per item (queued, exists, evicted), request
+pushes with counts only (bounded intake: the answer stays small for 65,535 slots); deletes,
+availability-saved and releases are Signals. Every chain-driven message carries the event key
+so a re-delivered event changes nothing.
 """
 
 from enum import StrEnum
@@ -46,8 +47,41 @@ class Running(Message):
     run_id: str | None = None
 
 
+class PendingRequest(Message):
+    """The implicit rest of a request that did not fit the queue: its terms once, and a
+    position in a fixed pseudo-random order of its slots, instead of one item per slot.
+
+    The order is the affine permutation ``slot(i) = (step * i + offset) mod slots`` with
+    ``step`` coprime to ``slots``, both drawn from the workflow's random when the request is
+    pushed: every slot comes exactly once, hosts draw different orders (SQ-14's spread), and
+    the state stays a few numbers whatever the slot count."""
+
+    template: SlotQueueItem
+    """The request's item with slot index 0: every slot of it ranks the same (SQ-11)."""
+    slots: int = Field(ge=1, le=65535)
+    step: int = Field(ge=1)
+    offset: int = Field(ge=0)
+    next: int = Field(default=0, ge=0)
+    """How many positions of the order have been used (offered or skipped)."""
+    skipped: list[Uint16] = []
+    """Slots deleted by a chain event (filled, reservations full) before being offered;
+    bounded, so a forgotten one is offered and its sale finds it taken."""
+
+    @property
+    def request_id(self) -> str:
+        return self.template.request_id
+
+    @property
+    def remaining(self) -> int:
+        return self.slots - self.next
+
+    def slot_at(self, position: int) -> int:
+        return (self.step * position + self.offset) % self.slots
+
+
 class QueueState(Message):
-    """Everything carried across continue-as-new; bounded by maxSize + maxWorkers + keys."""
+    """Everything carried across continue-as-new; bounded by maxSize + maxWorkers + keys +
+    the pending requests (at most MAX_PENDING records of a few numbers each)."""
 
     items: list[SlotQueueItem] = []
     running: list[Running] = []
@@ -55,6 +89,8 @@ class QueueState(Message):
     """SQ-3: a new queue is paused until an unseen item arrives."""
     recent_keys: list[str] = []
     """Event keys already applied, newest last, bounded (dedupes re-delivered chain events)."""
+    pending: list[PendingRequest] = []
+    """Requests with slots not yet in the queue, best first; they refill it as room frees."""
 
 
 class QueueInput(Message):
@@ -93,8 +129,19 @@ class PushedItem(Message):
 
 
 class PushResult(Message):
+    """Per-item outcomes for item pushes (and for request pushes of queues started before
+    bounded intake); counts for request pushes, whatever the request's size."""
+
     request_id: Bytes32 | None
     items: list[PushedItem]
+    queued: int = 0
+    exists: int = 0
+    evicted: int = 0
+    """Items pushed out of a full queue: lower-priority ones, or (per item) the pushed one."""
+    not_queued: int = 0
+    """A request's slots that did not fit at its priority: never materialised as items."""
+    duplicate_event: bool = False
+    """The push's event key was applied before (a re-delivered chain event): nothing changed."""
 
 
 class DeleteSlots(Message):
@@ -111,6 +158,8 @@ class QueueStatus(Message):
     paused: bool
     max_workers: int
     max_size: int
+    pending_slots: int = 0
+    """Slots of pushed requests kept implicit, to refill the queue as room frees."""
 
 
 class QueueSignal(StrEnum):

@@ -2,7 +2,8 @@
 
 A bounded priority list of slots offered to this host. Up to ``max_workers`` of them are being
 sold at once, each by a child SlotSale workflow that holds its worker until it signals
-``sale_released`` (filled by this host, or cleaned up). Pushes are Updates that answer per item;
+``sale_released`` (filled by this host, or cleaned up). Pushes are Updates: item pushes answer
+per item, request pushes with counts (bounded intake, whatever the request's size);
 deletes, availability-saved notices and releases are Signals. The state is small and carried
 across continue-as-new, so the queue can run for the life of the host.
 """
@@ -29,7 +30,16 @@ with workflow.unsafe.imports_passed_through():
     from sales.errors import SlotsOutOfRangeError
     from sales.ids import slot_id
     from sales.models import SlotQueueItem
-    from sales.queue import check_slot_count, clear_seen, insert_bounded, items_for_request
+    from sales.queue import (
+        add_pending,
+        check_slot_count,
+        clear_seen,
+        delete_pending,
+        insert_bounded,
+        items_for_request,
+        refill,
+        take_request,
+    )
     from sales.queue_api import (
         DeleteSlots,
         HeldSales,
@@ -46,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         QueueUpdate,
         Running,
     )
+    from sales.validation import RequestRefusedError, check_ask
 
 RECENT_KEYS = 512
 """How many applied event keys the queue remembers to drop re-delivered chain events."""
@@ -55,6 +66,10 @@ DROP_EXPIRED_ITEMS = "drop-expired-items"
 """Patch id: queues started before this change replay their dispatches unchanged."""
 WATCH_CARRIED_SALES = "watch-carried-sales"
 """Patch id: runs continued before this change carry their sales unwatched, as they did."""
+BOUNDED_REQUEST_INTAKE = "bounded-request-intake"
+"""Patch id: queues that expanded requests item by item replay that way; new pushes pick only
+the slots that fit and answer with counts (issue: a 65,535-slot request must not stall)."""
+REQUEST_REFUSED = "RequestRefused"
 
 
 @workflow.defn(name=SLOT_QUEUE_WORKFLOW)
@@ -67,6 +82,8 @@ class SlotQueueWorkflow:
         self._running: dict[tuple[str, int], Running] = {r.item.key: r for r in state.running}
         self._paused = state.paused
         self._recent: list[str] = list(state.recent_keys)
+        self._pending = list(state.pending)
+        """The implicit rest of requests that did not fit (only bounded intake makes these)."""
         self._carried: dict[tuple[str, int], str | None] = {
             r.item.key: r.run_id for r in state.running
         }
@@ -84,14 +101,22 @@ class SlotQueueWorkflow:
             watcher.add_done_callback(self._watchers.discard)
         while True:
             await workflow.wait_condition(
-                lambda: self._stopping or self._continue_due() or self._can_dispatch()
+                lambda: (
+                    self._stopping
+                    or self._continue_due()
+                    or self._can_dispatch()
+                    or self._can_refill()
+                )
             )
             if self._stopping:
                 break
             if self._continue_due():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(QueueInput(settings=self._settings, state=self._state()))
-            await self._dispatch()
+            if self._can_refill():  # never true for queues without bounded intake: no records
+                self._refill()
+            if self._can_dispatch():
+                await self._dispatch()
             self._show()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
@@ -105,6 +130,25 @@ class SlotQueueWorkflow:
             and bool(self._items)
             and len(self._running) < self._settings.max_workers
         )
+
+    def _can_refill(self) -> bool:
+        """Room in the queue and a request's implicit rest to take it."""
+        return bool(self._pending) and len(self._items) < self._settings.max_size
+
+    def _refill(self) -> None:
+        """Bounded intake's rest: the queue's room is filled from pending requests, best
+        first, each in its random slot order; expired requests are dropped (no commands)."""
+        held = [item.key for item in self._items] + list(self._running)
+        before = len(self._items)
+        self._items, self._pending = refill(
+            self._items,
+            held,
+            self._pending,
+            self._settings.max_size,
+            int(workflow.now().timestamp()),
+        )
+        if len(self._items) > before:
+            self._paused = False  # SQ-9: refilled items are unseen
 
     async def _dispatch(self) -> None:
         item = self._items.pop(0)
@@ -205,10 +249,66 @@ class SlotQueueWorkflow:
 
     @workflow.update(name=QueueUpdate.PUSH_REQUEST)
     def push_request(self, push: PushRequest) -> PushResult:
-        """SALES-7: every slot of a new request, shuffled with the workflow's random (SQ-14)."""
+        """SALES-7: the slots of a new request at random (SQ-14), as many as fit (bounded)."""
         self._handled += 1
         if self._already_applied(push.key):
-            return PushResult(request_id=push.request_id, items=[])
+            return PushResult(request_id=push.request_id, items=[], duplicate_event=True)
+        if not workflow.patched(BOUNDED_REQUEST_INTAKE):
+            return self._push_request_per_item(push)
+        held = [item.key for item in self._items] + list(self._running)
+        rest = next((p for p in self._pending if p.request_id == push.request_id), None)
+        if rest is not None:  # pushed again under another key: its own order already runs
+            self._remember(push.key)
+            exists = sum(1 for rid, _ in held if rid == push.request_id)
+            return PushResult(
+                request_id=push.request_id, items=[], exists=exists, not_queued=rest.remaining
+            )
+        intake = take_request(
+            self._items,
+            held,
+            push.request_id,
+            push.ask,
+            push.expires_at,
+            push.collateral,
+            workflow.random(),
+            self._settings.max_size,
+            push.window_start,
+        )
+        self._items = intake.queue
+        self._remember(push.key)
+        if intake.queued:
+            self._paused = False  # SQ-9: the new items are unseen
+        if intake.pending is not None:
+            self._pending, dropped = add_pending(self._pending, intake.pending)
+            if dropped is not None:
+                workflow.logger.info(
+                    "pending requests full: dropped the lowest-ranked one's rest",
+                    extra={"requestId": dropped.request_id, "slots": dropped.remaining},
+                )
+        workflow.logger.info(
+            "request pushed",
+            extra={
+                "requestId": push.request_id,
+                "slots": push.ask.slots,
+                "queued": intake.queued,
+                "exists": intake.exists,
+                "notQueued": intake.not_queued,
+                "evicted": intake.evicted,
+            },
+        )
+        self._show()
+        return PushResult(
+            request_id=push.request_id,
+            items=[],
+            queued=intake.queued,
+            exists=intake.exists,
+            evicted=intake.evicted,
+            not_queued=intake.not_queued,
+        )
+
+    def _push_request_per_item(self, push: PushRequest) -> PushResult:
+        """Before bounded intake: one item per slot, shuffled, pushed one by one. Kept so that
+        queues recorded this way replay; its cost grows with the slot count."""
         items = items_for_request(
             push.request_id,
             push.ask,
@@ -222,11 +322,17 @@ class SlotQueueWorkflow:
 
     @push_request.validator
     def _validate_push_request(self, push: PushRequest) -> None:
+        """Refused before anything is recorded: slot counts outside SQ-15, and terms outside
+        the request bounds (sales.validation) that the router should have refused already."""
         self._require_running()
         try:
             check_slot_count(push.ask.slots)
         except SlotsOutOfRangeError as error:
             raise ApplicationError(str(error), type="SlotsOutOfRange") from error
+        try:
+            check_ask(push.ask)
+        except RequestRefusedError as error:
+            raise ApplicationError(str(error), type=REQUEST_REFUSED) from error
 
     @workflow.update(name=QueueUpdate.PUSH_ITEMS)
     def push_items(self, push: PushItems) -> PushResult:
@@ -271,6 +377,7 @@ class SlotQueueWorkflow:
         if self._already_applied(delete.key):
             return
         self._remember(delete.key)
+        self._pending = delete_pending(self._pending, delete.request_id, delete.slot_index)
         self._items = [
             item
             for item in self._items
@@ -317,6 +424,7 @@ class SlotQueueWorkflow:
             paused=self._paused,
             max_workers=self._settings.max_workers,
             max_size=self._settings.max_size,
+            pending_slots=sum(p.remaining for p in self._pending),
         )
 
     # -- bookkeeping ------------------------------------------------------------------------------
@@ -340,6 +448,7 @@ class SlotQueueWorkflow:
             running=list(self._running.values()),
             paused=self._paused,
             recent_keys=self._recent,
+            pending=self._pending,
         )
 
     def _show(self) -> None:

@@ -22,8 +22,9 @@ import "./Endian.sol";
 ///        (uint16 initialBits, uint16 windowPercent). initialBits >= 256 switches it off and
 ///        gives exactly Codex's reservation rule; otherwise canReserveSlot also requires the
 ///        dispersal eligibility of ARCHITECTURE.md §5 (see SlotReservations).
-///      - requestStorage also rejects slotSize == 0 with Marketplace_InsufficientCollateral:
-///        such a slot would carry neither collateral nor payment. Codex has no slotSize check.
+///      - requestStorage accepts slotSize == 0, as Codex does (checked on a deployed Codex
+///        marketplace): hosts must cope with such requests, so the development chain posts them
+///        too. The host's validation gate refuses them (sales/validation.py).
 ///      - Extra views: challengeToFieldElement, merkleRootToFieldElement (Codex's
 ///        TestMarketplace helpers), dispersalWindow, dispersalAllowedBits, dispersalStart.
 contract Marketplace is SlotReservations, Proofs, StateRetrieval, Endian {
@@ -154,9 +155,7 @@ contract Marketplace is SlotReservations, Proofs, StateRetrieval, Endian {
     if (request.ask.maxSlotLoss > request.ask.slots) revert Marketplace_InvalidMaxSlotLoss();
     if (request.ask.duration == 0) revert Marketplace_InsufficientDuration();
     if (request.ask.proofProbability == 0) revert Marketplace_InsufficientProofProbability();
-    if (request.ask.collateralPerByte == 0 || request.ask.slotSize == 0) {
-      revert Marketplace_InsufficientCollateral();
-    }
+    if (request.ask.collateralPerByte == 0) revert Marketplace_InsufficientCollateral();
     if (request.ask.pricePerBytePerSecond == 0) revert Marketplace_InsufficientReward();
     if (request.content.cid.length == 0) revert Marketplace_InvalidCid();
     if (request.ask.duration > _config.requestDurationLimit) {

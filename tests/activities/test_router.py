@@ -5,6 +5,7 @@ SlotQueueWorkflow on the dev server with fake sale children that record the sign
 """
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -66,8 +68,18 @@ class Routed:
         return await self.queue.query(SlotQueueWorkflow.status)
 
     async def signals_of(self, index: int) -> list[str]:
+        """The chain signals one slot's fake sale has heard; none while it cannot answer.
+
+        The queue lists a sale as running before its start is confirmed, and a sale may be
+        closing while it is asked: either way the query fails with an RPCError, which the
+        polling caller must treat as "not yet", not as a failure (this raced before)."""
         sid = slot_id(self.request.id, index)
-        return await self.client.get_workflow_handle(sale_workflow_id(sid)).query(FakeSale.signals)
+        handle = self.client.get_workflow_handle(sale_workflow_id(sid))
+        try:
+            signals: list[str] = await handle.query(FakeSale.signals)
+        except RPCError:
+            return []
+        return signals
 
     async def fill(self, index: int) -> None:
         await self.host.reserve_slot(self.request.id, index)
@@ -159,3 +171,38 @@ async def test_sales_8_a_freed_slot_comes_back_with_repair_collateral(routed: Ro
     repair = next(r.item for r in (await routed.status()).running if r.item.repair)
     expected = repair_collateral(routed.request.ask.collateral_per_slot, 10)
     assert repair.slot_index == 1 and repair.collateral == expected
+
+
+async def test_a_refused_request_is_logged_once_counted_and_never_queued(
+    routed: Routed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 point 2: a request outside the bounds (here slotSize 0, which the real Codex
+    marketplace accepts) is refused at the gate: one warning with its reason, one count under
+    its bound's name, and the router returns normally so the follower moves on (no retry)."""
+    zero = example_request(nonce=uuid.uuid4().int, slots=3, slot_size=0)
+    with caplog.at_level(logging.WARNING, logger="activities.router"):
+        await routed.chain.market(zero.client).request_storage(zero)
+    refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "zero_slot_size" in refusals[0].getMessage()
+    assert routed.router.refused == {"zero_slot_size": 1}
+    status = await routed.status()
+    assert status.items == [] and status.running == []
+
+
+async def test_a_65535_slot_request_routes_into_the_queue_with_counts(routed: Routed) -> None:
+    """Issue 13 point 1 through the router: the largest request the chain allows reaches the
+    real queue in one bounded update; the queue and its workers fill, the rest stays implicit."""
+    big = example_request(nonce=uuid.uuid4().int, slots=65535, max_slot_loss=1)
+    routed.chain.mint(big.client, big.ask.total_price)
+    started = time.monotonic()
+    await routed.chain.market(big.client).request_storage(big)
+    assert time.monotonic() - started < 2.0
+
+    async def full() -> bool:
+        status = await routed.status()
+        return len(status.items) == status.max_size and len(status.running) == 3
+
+    await eventually(full, "the queue's room to fill")
+    status = await routed.status()
+    assert all(item.request_id == big.id for item in status.items)
+    assert status.pending_slots == 65535 - status.max_size - 3, "the rest stays implicit"

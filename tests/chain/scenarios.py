@@ -327,6 +327,20 @@ async def scenario_invalid_requests(world: World) -> None:
     assert await world.events() == []
 
 
+async def scenario_zero_slot_size_is_accepted(world: World) -> None:
+    """Issue 13 point 2: the real Codex marketplace accepts slotSize 0 (checked by deploying it),
+    so the fake and the development contract do too, and hosts meet such requests: the request
+    is posted, paid nothing, and its StorageRequested carries slotSize 0."""
+    client = world.client
+    before = await client.token_balance()
+    request = make_request(await client.get_signer(), slot_size=0)
+    await client.request_storage(request)
+    assert await client.request_state(request.id) == RequestState.New
+    assert await client.token_balance() == before, "a zero-size request costs nothing"
+    (event,) = [e for e in await world.events() if e.kind == "StorageRequested"]
+    assert event.kind == "StorageRequested" and event.ask.slot_size == 0
+
+
 async def scenario_unknown_ids(world: World) -> None:
     """MKT-3: unknown requests and free slots read as None/False/Free, not as errors."""
     market = world.hosts[0]
@@ -589,6 +603,7 @@ async def scenario_retry_with_sent_hash(world: World) -> None:
 SCENARIOS = [
     scenario_request_storage,
     scenario_invalid_requests,
+    scenario_zero_slot_size_is_accepted,
     scenario_unknown_ids,
     scenario_reservations,
     scenario_fill_and_start,

@@ -79,7 +79,6 @@ def test_request_storage_takes_max_price_and_records_request(market: Market) -> 
 HOSTILE = [
     ({"slots": 0}, "Marketplace_InsufficientSlots"),
     ({"maxSlotLoss": 5}, "Marketplace_InvalidMaxSlotLoss"),
-    ({"slotSize": 0}, "Marketplace_InsufficientCollateral"),  # our addition (NatSpec)
     ({"collateralPerByte": 0}, "Marketplace_InsufficientCollateral"),
     ({"pricePerBytePerSecond": 0}, "Marketplace_InsufficientReward"),
     ({"proofProbability": 0}, "Marketplace_InsufficientProofProbability"),

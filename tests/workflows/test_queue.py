@@ -254,9 +254,11 @@ async def test_sq_17_delete_removes_a_slot_or_a_whole_request(queue: StartQueue)
     assert status.items[0].request_id == other and status.items[0].slot_index == 0
 
 
-async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
+async def test_sales_7_push_request_queues_every_slot_that_fits_and_dedupes_its_event(
     queue: StartQueue,
 ) -> None:
+    """SALES-7 with bounded intake: a request that fits is queued whole, answered with counts
+    (no per-slot list), and a re-delivered StorageRequested changes nothing."""
     handle = await queue(max_workers=1)
     request = example_request(slots=6)
     push = PushRequest(
@@ -267,10 +269,108 @@ async def test_sales_7_push_request_expands_every_slot_and_dedupes_its_event(
         collateral=request.ask.collateral_per_slot,
     )
     first = await handle.execute_update(SlotQueueWorkflow.push_request, push)
-    assert sorted(p.slot_index for p in first.items) == list(range(6))
-    assert all(p.outcome == PushOutcome.QUEUED for p in first.items)
+    assert (first.queued, first.not_queued, first.items) == (6, 0, [])
+    status = await eventually(handle, lambda s: len(s.items) + len(s.running) == 6)
+    indices = [i.slot_index for i in status.items] + running_indices(status)
+    assert sorted(indices) == list(range(6))
     replay = await handle.execute_update(SlotQueueWorkflow.push_request, push)
-    assert replay.items == [], "a re-delivered StorageRequested changes nothing"
+    assert replay.duplicate_event and replay.queued == 0, "a re-delivered event changes nothing"
+
+
+async def test_a_65535_slot_request_is_taken_fast_with_a_small_answer(queue: StartQueue) -> None:
+    """Issue 13 point 1: the largest request (65,535 slots) is accepted well under the SDK's 2 s
+    deadlock detector with an answer under 64 KiB: the queue picks only the slots that fit at
+    random and keeps the rest implicit; a second push of the same request adds nothing."""
+    handle = await queue(max_workers=1, max_size=16)
+    request = example_request(slots=65535, max_slot_loss=1)
+    push = PushRequest(
+        key="0xbig:0",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=FAR_FUTURE,
+        collateral=request.ask.collateral_per_slot,
+    )
+    started = time.monotonic()
+    result = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.0, f"intake took {elapsed:.2f} s"
+    assert len(result.model_dump_json()) < 64 * 1024
+    assert (result.queued, result.not_queued) == (16, 65535 - 16)
+    status = await eventually(handle, lambda s: len(s.items) == 16 and len(s.running) == 1)
+    indices = {i.slot_index for i in status.items} | set(running_indices(status))
+    assert len(indices) == 17 and indices != set(range(17)), "slots picked at random"
+    assert status.pending_slots == 65535 - 17, "the rest is implicit: refilled, not built"
+    again = await handle.execute_update(
+        SlotQueueWorkflow.push_request, push.model_copy(update={"key": "0xbig:1"})
+    )
+    assert (again.queued, again.exists, again.not_queued) == (0, 17, 65535 - 17)
+
+
+async def test_the_rest_of_a_request_refills_the_queue_as_sales_end(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    """Issue 13 point 1, "keep the rest implicit": slots that did not fit are not lost; as each
+    sale frees its worker the queue takes the request's next slots, each exactly once, and a
+    request-level delete (fulfilled, cancelled, failed) drops what is left."""
+    handle = await queue(max_workers=1, max_size=2)
+    request = example_request(slots=5, max_slot_loss=0)
+    push = PushRequest(
+        key="0xrest:0",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=FAR_FUTURE,
+        collateral=request.ask.collateral_per_slot,
+    )
+    result = await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    assert (result.queued, result.not_queued) == (2, 3)
+    sold: list[int] = []
+    for _ in range(4):
+        status = await eventually(
+            handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index not in sold
+        )
+        sold.append(status.running[0].item.slot_index)
+        await end_sale(temporal_client, status, sold[-1], FakeEnd())
+    status = await eventually(
+        handle, lambda s: len(s.running) == 1 and s.running[0].item.slot_index not in sold
+    )
+    assert sorted([*sold, status.running[0].item.slot_index]) == list(range(5))
+    assert status.pending_slots == 0 and status.items == []
+
+    other = "0x" + uuid.uuid4().hex * 2
+    again = await queue(max_workers=1, max_size=1)
+    await again.execute_update(
+        SlotQueueWorkflow.push_request, push.model_copy(update={"request_id": other})
+    )
+    status = await again.query(SlotQueueWorkflow.status)
+    assert 3 <= status.pending_slots <= 4, "one or two taken (queued, maybe dispatched)"
+    await again.signal(SlotQueueWorkflow.delete, DeleteSlots(key="tx9:0", request_id=other))
+    await eventually(again, lambda s: s.pending_slots == 0)
+
+
+async def test_the_rest_of_a_request_survives_continue_as_new(
+    temporal_client: Client, queue: StartQueue
+) -> None:
+    """The implicit rest is queue state: it is carried across continue-as-new like the items."""
+    handle = await queue(max_workers=1, max_size=1, events_per_run=10)
+    request = example_request(slots=50, max_slot_loss=0)
+    push = PushRequest(
+        key="0xcan:0",
+        request_id=RID.get(),
+        ask=request.ask,
+        expires_at=FAR_FUTURE,
+        collateral=request.ask.collateral_per_slot,
+    )
+    await handle.execute_update(SlotQueueWorkflow.push_request, push)
+    await eventually(handle, lambda s: s.pending_slots == 48)
+    first_run = (await temporal_client.get_workflow_handle(handle.id).describe()).run_id
+    for _ in range(10):
+        await handle.signal(SlotQueueWorkflow.resume)  # handled messages count towards a run
+    deadline = time.monotonic() + 15
+    while (await temporal_client.get_workflow_handle(handle.id).describe()).run_id == first_run:
+        assert time.monotonic() < deadline, "the queue did not continue as new"
+        await asyncio.sleep(0.05)
+    status = await eventually(handle, lambda s: len(s.running) == 1)
+    assert status.pending_slots == 48, "the rest was carried to the new run"
 
 
 @pytest.mark.parametrize("slots", [0, 65536])
