@@ -1,7 +1,10 @@
 """Typed domain errors → non-retryable `ApplicationError(type=ErrorType...)`.
 
 The sale workflow maps those types to the spec's next states (SlotStateMismatch → Ignored, ...).
-Anything not listed (a dropped connection, a timeout) propagates unchanged and is retried.
+Anything not listed (a dropped connection, a timeout) propagates unchanged and is retried; a
+transport failure (`ChainUnavailableError`, which includes a malformed or truncated RPC result)
+is never a business error, whatever it wraps. Token refusals (`chain.errors.TokenError`) are
+market errors: the sale gives up before the fill like on any other revert.
 """
 
 from collections.abc import AsyncIterator
@@ -15,6 +18,7 @@ from chain.market import (
     SlotReservationNotAllowedError,
     SlotStateMismatchError,
 )
+from chain.onchain import ChainUnavailableError
 from ledger.api import (
     BytesOutOfBoundsError,
     InvalidInputError,
@@ -41,8 +45,13 @@ ERROR_TYPES: list[tuple[type[Exception], ErrorType]] = [
 ]
 """Most specific first: the first isinstance match wins."""
 
+TRANSPORT: tuple[type[Exception], ...] = (ChainUnavailableError,)
+"""Never business errors, checked before ERROR_TYPES."""
+
 
 def to_application_error(error: Exception) -> ApplicationError | None:
+    if isinstance(error, TRANSPORT):
+        return None  # retried: the endpoint failed, not the call
     for kind, error_type in ERROR_TYPES:
         if isinstance(error, kind):
             return ApplicationError(str(error), type=str(error_type), non_retryable=True)

@@ -19,8 +19,9 @@ typed errors of chain.market (MKT-2/3).
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from eth_abi.abi import decode, encode
@@ -30,10 +31,13 @@ from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import (
+    BadResponseFormat,
     ContractLogicError,
     ProviderConnectionError,
     TransactionNotFound,
     Web3RPCError,
+    Web3TypeError,
+    Web3ValueError,
 )
 
 from chain.errors import CONTEXT, ContractRevertError, contract_error, error_name
@@ -115,17 +119,37 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,
     ProviderConnectionError,
     Web3RPCError,
+    BadResponseFormat,
+    Web3ValueError,
+    Web3TypeError,
 )
-"""Failures of the endpoint, not of the call: worth retrying later."""
+"""Failures of the endpoint, not of the call: worth retrying later (web3's value and type
+errors come from formatting a result the endpoint sent malformed)."""
 SEND_FAILURES: tuple[type[BaseException], ...] = (*TRANSIENT, ValueError)
 RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT)
 
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class ChainUnavailableError(ConnectionError):
     """The RPC endpoint failed or timed out: transient, retry later (not a business error)."""
+
+
+class MalformedResponseError(ChainUnavailableError):
+    """The endpoint answered with something that is not a valid result (truncated, wrong type,
+    out of range): a transport failure like a timeout, retried, never a business error."""
+
+
+@contextmanager
+def malformed(what: str) -> Iterator[None]:
+    """Turn a conversion of an RPC result that fails into `MalformedResponseError`."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise MalformedResponseError(f"malformed RPC result of {what}: {exc}") from exc
 
 
 class StaleNonceError(ChainUnavailableError):
@@ -230,7 +254,8 @@ class OnChainMarket:
         """MKT-8: fetched once, then served from memory (the contract's config is immutable)."""
         if self._config is None:
             (raw,) = await self._view("configuration", [])
-            self._config = MarketplaceConfig.from_abi(raw)
+            with malformed("configuration"):
+                self._config = MarketplaceConfig.from_abi(raw)
         return self._config
 
     async def token(self) -> str:
@@ -241,7 +266,8 @@ class OnChainMarket:
 
     async def current_time(self) -> int:
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
-        return int(block["timestamp"])
+        with malformed("latest block"):
+            return int(block["timestamp"])
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -256,7 +282,8 @@ class OnChainMarket:
             (raw,) = await self._view("getRequest", [to_bytes(request_id)])
         except RevertError:
             return None
-        request = request_from_abi(raw)
+        with malformed("getRequest"):
+            request = request_from_abi(raw)
         self._requests[key] = request
         if len(self._requests) > self._request_cache_size:
             self._requests.popitem(last=False)
@@ -269,11 +296,13 @@ class OnChainMarket:
             if exc.reason == "Marketplace_UnknownRequest":
                 return None
             raise MarketError(f"Failed to read request state: {exc.reason}") from exc
-        return RequestState(state)
+        with malformed("requestState"):
+            return RequestState(state)
 
     async def slot_state(self, slot_id: str) -> SlotState:
         (state,) = await self._read("slotState", [to_bytes(slot_id)], pending=True)
-        return SlotState(state)
+        with malformed("slotState"):
+            return SlotState(state)
 
     async def request_end(self, request_id: str) -> int:
         (end,) = await self._read("requestEnd", [to_bytes(request_id)])
@@ -298,7 +327,8 @@ class OnChainMarket:
             if exc.reason == "Marketplace_SlotIsFree":
                 return None
             raise MarketError(f"Failed to read active slot: {exc.reason}") from exc
-        return Slot(request=request_from_abi(request), slot_index=index)
+        with malformed("getActiveSlot"):
+            return Slot(request=request_from_abi(request), slot_index=index)
 
     async def my_slots(self) -> list[str]:
         (ids,) = await self._read("mySlots", [])
@@ -351,14 +381,16 @@ class OnChainMarket:
         """Every read at the latest block N: the period (N's timestamp), the pointer and the
         challenge agree. A proof for this challenge stays valid until the pointer wraps."""
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
-        number, timestamp = int(block["number"]), int(block["timestamp"])
+        with malformed("latest block"):
+            number, timestamp = int(block["number"]), int(block["timestamp"])
         sid = to_bytes(slot_id)
         (state,) = await self._read("slotState", [sid], block=number)
         try:
             (request_state,) = await self._view(
                 "requestState", [to_bytes(request_id)], block=number
             )
-            known: RequestState | None = RequestState(request_state)
+            with malformed("requestState"):
+                known: RequestState | None = RequestState(request_state)
         except RevertError as exc:
             if exc.reason != "Marketplace_UnknownRequest":
                 raise MarketError(f"Failed to read request state: {exc.reason}") from exc
@@ -366,11 +398,13 @@ class OnChainMarket:
         (host,) = await self._read("getHost", [sid], block=number)
         (pointer,) = await self._read("getPointer", [sid], block=number)
         (challenge,) = await self._read("getChallenge", [sid], block=number)
+        with malformed("slotState"):
+            slot_state = SlotState(state)
         return ProvingSnapshot(
             block_number=number,
             timestamp=timestamp,
             seconds_per_block=await self._seconds_per_block(number, timestamp),
-            slot_state=SlotState(state),
+            slot_state=slot_state,
             request_state=known,
             host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
             pointer=int(pointer),
@@ -385,7 +419,8 @@ class OnChainMarket:
         if back == 0:
             return 1.0
         earlier = await self._rpc("block", self._w3.eth.get_block(number - back))
-        return max(1.0, (timestamp - int(earlier["timestamp"])) / back)
+        with malformed("block"):
+            return max(1.0, (timestamp - int(earlier["timestamp"])) / back)
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -423,10 +458,10 @@ class OnChainMarket:
         if await self._hosted_by_me(sid):
             return None
         data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.abi_tuple()])
-        if collateral > 0:
-            await self.approve_funds(collateral)
         try:
-            return await self._transact("fillSlot", data, on_sent=on_sent)
+            return await self.spending(
+                collateral, lambda: self._transact("fillSlot", data, on_sent=on_sent)
+            )
         except SlotStateMismatchError:
             if await self._hosted_by_me(sid):
                 return None
@@ -469,13 +504,32 @@ class OnChainMarket:
                 return None  # paid to us by an earlier attempt
             raise
 
-    async def approve_funds(self, amount: int) -> str:
-        """MKT-7: approve allowance + amount, atomically with respect to other approvals."""
+    async def allowance(self) -> int:
+        """What the marketplace may take from the signer now."""
         token = await self.token()
+        (allowance,) = await self._read("allowance", [self.address, self.marketplace], to=token)
+        return int(allowance)
+
+    async def approve_funds(self, amount: int) -> str | None:
+        """MKT-7, exactly: set the marketplace's allowance to ``amount`` (not add to it).
+
+        None when it already is ``amount``, so a retried fill whose approval landed sends no
+        second approval, and the allowance never exceeds what one transaction needs. Callers
+        spending it go through `spending`, which keeps the approval and its spender together.
+        """
+        if await self.allowance() == amount:
+            return None
+        token = await self.token()
+        data = self._encode("approve", [self.marketplace, amount])
+        return await self._transact("approve", data, to=token)
+
+    async def spending(self, amount: int, send: Callable[[], Awaitable[T]]) -> T:
+        """Approve exactly ``amount`` and run ``send`` (the transaction spending it) while no
+        other spender of this signer can set the allowance to its own amount in between."""
         async with self._allowance_lock:
-            (allowance,) = await self._read("allowance", [self.address, self.marketplace], to=token)
-            data = self._encode("approve", [self.marketplace, int(allowance) + amount])
-            return await self._transact("approve", data, to=token)
+            if amount > 0:
+                await self.approve_funds(amount)
+            return await send()
 
     # --- retry helpers -----------------------------------------------------------------------
 
@@ -493,7 +547,8 @@ class OnChainMarket:
             receipt = await self._confirm("retry", self._resendable(pending), tx_hash, None)
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
-        return int(receipt["status"]) == 1
+        with malformed("receipt"):
+            return int(receipt["status"]) == 1
 
     def _resendable(self, pending: Any) -> dict[str, Any] | None:
         """A pending transaction of ours as signable fields (None if it is not ours/EIP-1559)."""
@@ -553,8 +608,8 @@ class OnChainMarket:
         raw = await self._call_raw(self._encode(name, args), pending=pending, to=to, block=block)
         try:
             return tuple(decode(FUNCTIONS[name][2], raw))
-        except Exception as exc:
-            raise MarketError(f"Failed to decode {name}: {exc}") from exc
+        except Exception as exc:  # a truncated or hostile result: the endpoint's fault, retry
+            raise MalformedResponseError(f"malformed RPC result of {name}: {exc}") from exc
 
     async def _read(
         self,
@@ -582,7 +637,8 @@ class OnChainMarket:
             raise RevertError(_revert_data(exc), str(exc)) from exc
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"eth_call failed: {exc}") from exc
-        return bytes(result)
+        with malformed("eth_call"):
+            return bytes(result)
 
     async def _rpc(self, what: str, awaitable: Any) -> Any:
         try:
