@@ -96,7 +96,7 @@ async def test_a_slot_filled_that_disappears_is_rewound_and_the_new_fork_deliver
     world = chain_world
     a, b, _ = world.hosts
     request = await requested(world, slots=2, max_slot_loss=0)
-    assert await a.reserveslot_id(request.id, 0) is not None
+    assert await a.reserve_slot(request.id, 0) is not None
     fork_block = int(await world.w3.eth.block_number)
     snapshot = await rpc(world, "evm_snapshot")
     await a.fill_slot(request.id, 0, PROOF, request.ask.collateral_per_slot)
