@@ -159,6 +159,11 @@ class StaleNonceError(ChainUnavailableError):
 NONCE_ATTEMPTS = 3
 
 
+class ReadOnlyMarketError(RuntimeError):
+    """A transaction on a market built without the signer key (a wiring bug: not retried into
+    success, not a business outcome either)."""
+
+
 class RevertError(Exception):
     """A call or gas estimate reverted; ``reason`` is the custom error's name when known."""
 
@@ -186,8 +191,9 @@ class OnChainMarket:
         self,
         w3: "AsyncWeb3[Any]",
         marketplace: str,
-        private_key: str,
+        private_key: str | None,
         *,
+        address: str | None = None,
         reward_recipient: str | None = None,
         request_cache_size: int = DEFAULT_REQUEST_CACHE_SIZE,
         tx_timeout: float = 120.0,
@@ -199,13 +205,21 @@ class OnChainMarket:
         """``tx_timeout`` bounds the wait for a receipt; a transaction still without one after
         ``resend_after`` seconds is signed again, same nonce, at higher fees (``fee_bumps`` times
         at most), so a fee spike cannot hold the signer's nonce queue. ``max_fee_per_gas`` (wei)
-        caps what any transaction may offer, bumps included: above it, the host waits."""
+        caps what any transaction may offer, bumps included: above it, the host waits.
+
+        Without ``private_key`` the market is read-only (the `sales` role): reads are made as
+        ``address`` and a transaction raises `ReadOnlyMarketError`."""
         if max_fee_per_gas is not None and max_fee_per_gas <= 0:
             raise ValueError("max_fee_per_gas must be positive")
         self._w3 = w3
         self.marketplace: str = AsyncWeb3.to_checksum_address(marketplace)
-        self.__account: LocalAccount = Account.from_key(private_key)
-        self.address: str = str(self.__account.address)
+        self.__account: LocalAccount | None = Account.from_key(private_key) if private_key else None
+        if self.__account is not None:
+            self.address: str = str(self.__account.address)
+        elif address:
+            self.address = AsyncWeb3.to_checksum_address(address)
+        else:
+            raise ValueError("a market needs the signer key or, read-only, the host address")
         self.reward_recipient = (
             AsyncWeb3.to_checksum_address(reward_recipient) if reward_recipient else None
         )
@@ -224,13 +238,20 @@ class OnChainMarket:
 
     @classmethod
     def connect(
-        cls, rpc_url: str, marketplace: str, private_key: str, **options: Any
+        cls, rpc_url: str, marketplace: str, private_key: str | None, **options: Any
     ) -> "OnChainMarket":
         """Build over an HTTP JSON-RPC endpoint (no I/O until the first call)."""
         return cls(AsyncWeb3(AsyncHTTPProvider(rpc_url)), marketplace, private_key, **options)
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(marketplace={self.marketplace}, signer={self.address})"
+
+    def _signer(self) -> LocalAccount:
+        if self.__account is None:
+            raise ReadOnlyMarketError(
+                f"{self!r} has no signing key: transactions belong to the chain-tx role"
+            )
+        return self.__account
 
     @property
     def w3(self) -> "AsyncWeb3[Any]":
@@ -667,6 +688,7 @@ class OnChainMarket:
         on_sent: OnSent | None = None,
     ) -> str:
         """Estimate, sign, broadcast and confirm one transaction; reverts become typed errors."""
+        self._signer()  # a read-only market refuses before estimating
         target = to or self.marketplace
         call: Any = {"from": self.address, "to": target, "data": data, "value": 0}
         try:
@@ -704,7 +726,7 @@ class OnChainMarket:
     ) -> tuple[str, dict[str, Any]]:
         async with self._nonces.next_nonce() as nonce:
             tx = {**call, "gas": gas, "nonce": nonce, "chainId": self._chain_id, "type": 2, **fees}
-            signed = self.__account.sign_transaction(tx)
+            signed = self._signer().sign_transaction(tx)
             tx_hash = to_hex(bytes(signed.hash))
             if on_sent is not None:
                 await on_sent(tx_hash)
@@ -775,7 +797,7 @@ class OnChainMarket:
 
         Unlike a first broadcast, ``on_sent`` hears of a replacement only once the node has
         it: a refused one must not displace the recorded hash a retry will look up."""
-        signed = self.__account.sign_transaction(tx)
+        signed = self._signer().sign_transaction(tx)
         tx_hash = to_hex(bytes(signed.hash))
         try:
             await self._w3.eth.send_raw_transaction(signed.raw_transaction)
