@@ -33,7 +33,9 @@ class ServiceActivity(StrEnum):
 class FollowInput(Message):
     queue_workflow_id: str
     start_block: Uint64 = 0
-    confirmations: int = Field(default=1, ge=1)
+    confirmations: int = Field(default=12, ge=1)
+    """Blocks deep before an event is delivered (chain.follower.DEFAULT_CONFIRMATIONS); the
+    local stack and the tests ask for 1."""
 
 
 class ReconcileInput(Message):
