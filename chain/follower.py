@@ -309,7 +309,7 @@ class ChainFollower:
             position = _safe_position(raw)
             if position[0] >= 0 and position < self.cursor.position:
                 continue  # delivered before a restart
-            decoded = await self._decode(raw, position, headers)
+            decoded = await self._decode(raw, position, headers, (start, end))
             if decoded is not None:
                 await self._deliver(*decoded)
         await self._advance(Cursor(block_number=end + 1, block_hash=headers[end].hash))
@@ -364,12 +364,18 @@ class ChainFollower:
         return True
 
     async def _decode(
-        self, raw: Mapping[str, Any], position: tuple[int, int], headers: dict[int, BlockHeader]
+        self,
+        raw: Mapping[str, Any],
+        position: tuple[int, int],
+        headers: dict[int, BlockHeader],
+        scanned: tuple[int, int],
     ) -> tuple[AnyEvent, BlockHeader] | None:
         try:
             block = position[0]
             if block < 0:
                 raise LogDecodeError("log without a block number")
+            if not scanned[0] <= block <= scanned[1]:
+                raise LogDecodeError(f"log of block {block} outside the range asked {scanned}")
             if block not in headers:
                 headers[block] = await self._header(block)
             header = headers[block]
@@ -387,7 +393,7 @@ class ChainFollower:
             self.skipped.append((position, str(exc)))
             await self._dead_letter(
                 DeadLetter(
-                    key=_log_key(raw, position),
+                    key="undecodable:" + _log_key(raw, position),
                     block_number=max(0, position[0]),
                     log_index=max(0, position[1]),
                     kind="undecodable",

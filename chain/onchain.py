@@ -125,8 +125,16 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 """Failures of the endpoint, not of the call: worth retrying later (web3's value and type
 errors come from formatting a result the endpoint sent malformed)."""
+MALFORMED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+)
+"""What web3's result formatters (and our conversions) raise on a result of the wrong shape."""
 SEND_FAILURES: tuple[type[BaseException], ...] = (*TRANSIENT, ValueError)
-RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT)
+RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT, *MALFORMED)
 
 
 log = logging.getLogger(__name__)
@@ -563,10 +571,10 @@ class OnChainMarket:
                 pending = await self._w3.eth.get_transaction(HexBytes(tx_hash))
             except TransactionNotFound:
                 return False  # never reached the node (or was dropped): send again
-            except TRANSIENT as exc:
+            except (*TRANSIENT, *MALFORMED) as exc:
                 raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
             receipt = await self._confirm("retry", self._resendable(pending), tx_hash, None)
-        except TRANSIENT as exc:
+        except (*TRANSIENT, *MALFORMED) as exc:
             raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
         with malformed("receipt"):
             return int(receipt["status"]) == 1
@@ -658,6 +666,8 @@ class OnChainMarket:
             raise RevertError(_revert_data(exc), str(exc)) from exc
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"eth_call failed: {exc}") from exc
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed eth_call result: {exc}") from exc
         with malformed("eth_call"):
             return bytes(result)
 
@@ -666,6 +676,8 @@ class OnChainMarket:
             return await awaitable
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"{what}: {exc}") from exc
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed result of {what}: {exc}") from exc
 
     async def _pending_count(self) -> int:
         count = await self._rpc(
@@ -697,6 +709,8 @@ class OnChainMarket:
             raise contract_error(operation, error_name(_revert_data(exc)) or str(exc)) from exc
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"estimating {operation}: {exc}") from exc
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed gas estimate of {operation}: {exc}") from exc
         numerator, denominator = GAS_FACTORS.get(operation, (1, 1))
         gas = int(estimate) * numerator // denominator
         if self._chain_id is None:
