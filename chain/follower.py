@@ -59,6 +59,7 @@ from ledger.follower import (
     MemoryFollowerStore,
 )
 from sales.hexbytes import to_hex
+from sales.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +498,8 @@ def _safe_position(raw: Mapping[str, Any]) -> tuple[int, int]:
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
+    """One line for logs and dead letters, URLs redacted (RPC errors quote the endpoint)."""
+    return redact_text(f"{type(exc).__name__}: {exc}")[:300]
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:

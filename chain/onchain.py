@@ -56,6 +56,7 @@ from sales.models import (
     StorageRequest,
     repair_collateral,
 )
+from sales.redact import redact_text
 
 PROOF_ABI_TYPE = "((uint256,uint256),((uint256,uint256),(uint256,uint256)),(uint256,uint256))"
 CONFIG_ABI_TYPE = "((uint8,uint8,uint8,uint8),(uint64,uint64,uint8,uint8,string),(uint8),uint64)"
@@ -143,7 +144,13 @@ T = TypeVar("T")
 
 
 class ChainUnavailableError(ConnectionError):
-    """The RPC endpoint failed or timed out: transient, retry later (not a business error)."""
+    """The RPC endpoint failed or timed out: transient, retry later (not a business error).
+
+    The message is redacted: HTTP errors quote the endpoint's URL, which may hold an API key,
+    and this message reaches logs and the activity's failure in the workflow history."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact_text(message))
 
 
 class MalformedResponseError(ChainUnavailableError):

@@ -4,6 +4,7 @@ RPC providers put API keys in a URL's user info, path (``/v3/<key>``) or query (
 and database DSNs carry a password, so a URL is logged as scheme, host and port only.
 """
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -27,3 +28,12 @@ def redact_url(url: str) -> str:
     path = "/***" if parts.path.strip("/") else ""
     query = "***" if parts.query else ""
     return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an exception's message, say) with every URL in it redacted: HTTP client errors
+    quote the URL they failed on, API key and all."""
+    return _URL.sub(lambda match: redact_url(match.group(0)), text)

@@ -25,7 +25,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from proofs import commitment
-from sales.redact import redact_url
+from sales.redact import redact_text, redact_url
 from store.blockstore import BlockStore, SlotMeta
 from store.cid import cid_text
 from store.errors import (
@@ -229,10 +229,10 @@ class SlotDownloader:
         if attempt >= self.config.max_attempts:
             raise SourceUnavailableError(
                 f"data source {redact_url(self.config.base_url)} failing after {attempt} "
-                f"attempts: {why}"
+                f"attempts: {redact_text(why)}"
             )
         delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (attempt - 1))
-        log.warning("data source failing (%s); retry %d in %.2fs", why, attempt, delay)
+        log.warning("data source failing (%s); retry %d in %.2fs", redact_text(why), attempt, delay)
         await self._sleep(delay)
 
     async def _manifest(self, session: aiohttp.ClientSession, cid: str) -> Manifest:

@@ -88,6 +88,13 @@ def test_urls_are_logged_without_credentials() -> None:
     assert redact_url("postgresql://sales:pw@db:5432/sales") == "postgresql://***@db:5432/***"
     assert redact_url("not a url") == "***"
     assert redact_url("") == ""
+    # an HTTP error quoting the endpoint, as it reaches logs and activity failures
+    from chain.onchain import ChainUnavailableError
+    from sales.redact import redact_text
+
+    quoted = "404, message='Not Found', url='https://rpc.example.io/v2/APIKEY123'"
+    assert redact_text(quoted) == "404, message='Not Found', url='https://rpc.example.io/***'"
+    assert "APIKEY123" not in str(ChainUnavailableError(f"eth_call failed: {quoted}"))
 
 
 def test_the_fee_cap_is_read_in_wei_and_must_be_positive() -> None:
