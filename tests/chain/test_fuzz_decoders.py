@@ -202,7 +202,10 @@ def test_a_hostile_rpc_result_is_a_retryable_transport_error(
     async def call() -> None:
         w3 = AsyncWeb3(HostileProvider(result))
         market = OnChainMarket(w3, MARKET, None, address="0x" + "11" * 20)
-        with contextlib.suppress(ChainUnavailableError):
+        try:
             await getattr(market, name)(*args)
+        except ChainUnavailableError:
+            # state intact: nothing half-read was cached for later calls
+            assert market._config is None and not market._requests and market._token is None
 
     asyncio.run(call())
