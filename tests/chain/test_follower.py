@@ -306,3 +306,22 @@ async def test_a_refused_log_range_is_halved_until_the_provider_accepts_it(
     assert sink.events == expected
     assert capped.refused == 5  # 64, 32, 16, 8, 4
     assert f.window == 2
+
+
+async def test_a_cursor_of_the_old_table_is_carried_over_by_the_migration(
+    cursor_dsn: str,  # noqa: F811
+) -> None:
+    """Upgrading: a follower that kept its cursor in public.chain_cursor (before the block hash)
+    resumes from it; the first poll then records the hash (ledger migration 0004)."""
+    with psycopg.connect(cursor_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE chain_cursor (name text PRIMARY KEY, block_number bigint NOT NULL, "
+            "log_index bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(
+            "INSERT INTO chain_cursor (name, block_number, log_index) VALUES ('old', 42, 3)"
+        )
+    store = CursorStore(cursor_dsn, "old")
+    await store.setup()
+    assert await store.load() == Cursor(block_number=42, log_index=3)
+    await store.close()
