@@ -312,7 +312,7 @@ async def test_a_cursor_of_the_old_table_is_carried_over_by_the_migration(
     cursor_dsn: str,  # noqa: F811
 ) -> None:
     """Upgrading: a follower that kept its cursor in public.chain_cursor (before the block hash)
-    resumes from it; the first poll then records the hash (ledger migration 0004)."""
+    resumes from it (ledger migration 0004 copies it over)."""
     with psycopg.connect(cursor_dsn, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE chain_cursor (name text PRIMARY KEY, block_number bigint NOT NULL, "
