@@ -132,8 +132,11 @@ def test_openzeppelin_token_errors_are_typed_with_their_arguments() -> None:
 
 def test_transport_errors_stay_retryable_and_token_errors_are_business_errors() -> None:
     """Point 4: activities/errors.py classifies a malformed response as retryable (None) and a
-    token refusal as a non-retryable market error."""
+    token balance too small as a non-retryable market error, an allowance too small as
+    retryable."""
     assert to_application_error(MalformedResponseError("truncated")) is None
     assert to_application_error(ChainUnavailableError("timeout")) is None
-    typed = to_application_error(contract_error("fillSlot", "ERC20InsufficientAllowance"))
+    typed = to_application_error(contract_error("fillSlot", "ERC20InsufficientBalance"))
     assert isinstance(typed, ApplicationError) and typed.non_retryable
+    # an allowance someone else lowered: the retry approves exactly again
+    assert to_application_error(contract_error("fillSlot", "ERC20InsufficientAllowance")) is None
