@@ -60,6 +60,7 @@ from ledger.follower import (
 )
 from sales.hexbytes import to_hex
 from sales.redact import redact_text
+from sales.service_api import DEFAULT_CONFIRMATIONS
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,6 @@ CursorStore = FollowerStore
 """The follower's durable state in PostgreSQL (ledger/follower.py)."""
 CursorStorage = FollowerStorage
 
-DEFAULT_CONFIRMATIONS = 12
-"""Confirmations before an event is delivered: deep enough that a public chain's ordinary
-reorganisations happen before delivery (the rewind below handles deeper ones)."""
-
 DEAD_LETTER_AFTER = 5
 """Failed attempts at one event (non-transient sink errors) before it is dead-lettered."""
 
@@ -94,6 +91,8 @@ SINK_TIMEOUT = 120.0
 
 @dataclass(frozen=True)
 class BlockHeader:
+    """What the follower needs of a block: its height, hash (0x-hex) and time."""
+
     number: int
     hash: str
     timestamp: int

@@ -18,6 +18,7 @@ from eth_account import Account
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sales.redact import redact_url
+from sales.service_api import DEFAULT_CONFIRMATIONS
 
 ENVIRONMENT: dict[str, str] = {
     "temporal_address": "TEMPORAL_ADDRESS",
@@ -52,10 +53,6 @@ ROLE_NEEDS: dict[str, tuple[str, ...]] = {
 
 SECRET_SETTINGS = ("database_url", "rpc_url", "signer_key")
 """Settings that are secrets: the DSN's password, the RPC provider's API key, the signing key."""
-
-DEFAULT_CONFIRMATIONS = 12
-"""Blocks an event must be deep before the follower delivers it (chain.follower); suits public
-chains. The local stack sets SALES_CONFIRMATIONS=1 (anvil does not reorganise by itself)."""
 
 
 class HostSettings(BaseModel):
