@@ -152,7 +152,13 @@ class RpcLogSource:
             "toBlock": to_block,
             "topics": [self._topics],
         }
-        return cast(list[Mapping[str, Any]], await self._w3.eth.get_logs(params))
+        try:
+            result: Any = await self._w3.eth.get_logs(params)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ConnectionError(f"malformed eth_getLogs result: {exc}") from exc
+        if not isinstance(result, list | tuple):
+            raise ConnectionError(f"eth_getLogs answered a {type(result).__name__}, not a list")
+        return cast(list[Mapping[str, Any]], list(result))
 
     async def block(self, block_number: int) -> BlockHeader | None:
         try:
@@ -371,6 +377,8 @@ class ChainFollower:
         scanned: tuple[int, int],
     ) -> tuple[AnyEvent, BlockHeader] | None:
         try:
+            if not isinstance(raw, Mapping):
+                raise LogDecodeError(f"a {type(raw).__name__} where a log should be")
             block = position[0]
             if block < 0:
                 raise LogDecodeError("log without a block number")
@@ -480,7 +488,7 @@ def _hex(value: Any) -> str:
 
 
 def _log_key(raw: Mapping[str, Any], position: tuple[int, int]) -> str:
-    tx_hash = raw.get("transactionHash")
+    tx_hash = raw.get("transactionHash") if isinstance(raw, Mapping) else None
     if tx_hash is not None:
         try:
             return f"{_hex(tx_hash)}:{position[1]}"
@@ -490,6 +498,8 @@ def _log_key(raw: Mapping[str, Any], position: tuple[int, int]) -> str:
 
 
 def _safe_position(raw: Mapping[str, Any]) -> tuple[int, int]:
+    if not isinstance(raw, Mapping):
+        return (-1, -1)  # not a log at all: decoding says so
     try:
         return log_position(raw)
     except LogDecodeError:
