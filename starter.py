@@ -158,7 +158,7 @@ async def _client(settings: HostSettings) -> Any:
 async def _service(args: argparse.Namespace) -> int:
     settings = HostSettings.from_env()
     if not settings.host_address:
-        raise UsageError("no host identity: set SALES_SIGNER_KEY")
+        raise UsageError("no host identity: set SALES_HOST_ADDRESS or SALES_SIGNER_KEY")
     client = await _client(settings)
     if args.action == "start":
         started = await start_service(client, settings, service_options(args))
@@ -233,7 +233,7 @@ async def start_service(
         FollowInput(
             queue_workflow_id=queue_id,
             start_block=options["start_block"],
-            confirmations=options["confirmations"],
+            confirmations=options["confirmations"] or settings.confirmations,
         ),
         id=follower_id,
         task_queue=SALES_TASK_QUEUE,
@@ -367,7 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     service.add_argument("--dispersal-initial-bits", type=non_negative_int, default=256)
     service.add_argument("--dispersal-window-percent", type=non_negative_int, default=50)
     service.add_argument("--start-block", type=non_negative_int, default=0)
-    service.add_argument("--confirmations", type=positive_int, default=1)
+    service.add_argument(
+        "--confirmations",
+        type=positive_int,
+        default=None,
+        help="blocks deep before an event is acted on (default: SALES_CONFIRMATIONS, 12)",
+    )
     service.add_argument("--reconcile-every", type=positive_int, default=600, help="seconds")
     service.set_defaults(handler=_service)
 

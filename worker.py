@@ -5,9 +5,10 @@ Roles (ARCHITECTURE.md §3 task queues):
   chain-tx  marketplace transactions (one signer: run exactly one such worker per host)
   proving   proof generation under a concurrency limit
 Settings come from TEMPORAL_* and SALES_* variables (deploy/settings.py) and PROVER_* for the
-prover (proofs/prover.py). The signer key and the DSN never leave this process: they are not
-logged and never enter a workflow payload. SIGTERM drains in-flight work for
-SALES_GRACEFUL_SHUTDOWN seconds, then exits.
+prover (proofs/prover.py). Only chain-tx needs SALES_SIGNER_KEY; sales reads as
+SALES_HOST_ADDRESS and proving needs no secret. The signer key and the DSN never leave this
+process: they are not logged (URLs are logged redacted) and never enter a workflow payload.
+SIGTERM drains in-flight work for SALES_GRACEFUL_SHUTDOWN seconds, then exits.
 """
 
 import argparse
@@ -51,12 +52,17 @@ class Resources:
         self._ledger: Any = None
 
     def market(self) -> Any:
+        """The signing market (chain-tx); read-only, as the host address, without the key."""
         from chain.onchain import OnChainMarket
 
         if self._market is None:
             s = self.settings  # run() checked the role's settings (HostSettings.missing_for)
             self._market = OnChainMarket.connect(
-                s.rpc_url, s.marketplace_address, s.signer_key, max_fee_per_gas=s.max_fee_per_gas
+                s.rpc_url,
+                s.marketplace_address,
+                s.signer_key or None,
+                address=s.host_address,
+                max_fee_per_gas=s.max_fee_per_gas,
             )
         return self._market
 

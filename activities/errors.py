@@ -1,7 +1,11 @@
 """Typed domain errors → non-retryable `ApplicationError(type=ErrorType...)`.
 
 The sale workflow maps those types to the spec's next states (SlotStateMismatch → Ignored, ...).
-Anything not listed (a dropped connection, a timeout) propagates unchanged and is retried.
+Anything not listed (a dropped connection, a timeout) propagates unchanged and is retried; a
+transport failure (`ChainUnavailableError`, which includes a malformed or truncated RPC result)
+is never a business error, whatever it wraps. A token balance too small for the collateral is
+a market error (the sale gives up before the fill, like on any other revert); an allowance too
+small is retried (see TRANSPORT).
 """
 
 from collections.abc import AsyncIterator
@@ -9,12 +13,14 @@ from contextlib import asynccontextmanager
 
 from temporalio.exceptions import ApplicationError
 
+from chain.errors import TokenAllowanceError
 from chain.market import (
     MarketError,
     ProofInvalidError,
     SlotReservationNotAllowedError,
     SlotStateMismatchError,
 )
+from chain.onchain import ChainUnavailableError
 from ledger.api import (
     BytesOutOfBoundsError,
     InvalidInputError,
@@ -41,8 +47,15 @@ ERROR_TYPES: list[tuple[type[Exception], ErrorType]] = [
 ]
 """Most specific first: the first isinstance match wins."""
 
+TRANSPORT: tuple[type[Exception], ...] = (ChainUnavailableError, TokenAllowanceError)
+"""Never business errors, checked before ERROR_TYPES: the endpoint failing, and an allowance
+found too small (fills approve exactly what they spend under a lock, so only another user of
+the key can have changed it; the retry approves again)."""
+
 
 def to_application_error(error: Exception) -> ApplicationError | None:
+    if isinstance(error, TRANSPORT):
+        return None  # retried: the endpoint failed, not the call
     for kind, error_type in ERROR_TYPES:
         if isinstance(error, kind):
             return ApplicationError(str(error), type=str(error_type), non_retryable=True)

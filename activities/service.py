@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.router import EventRouter
+from activities.router import EventRouter, QueueUnavailableError
 from chain.follower import ChainFollower, Cursor
 from chain.market import Market
 from ledger.api import Ledger
@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 NEEDS_HOSTING = frozenset({SlotState.Filled, SlotState.Finished, SlotState.Cancelled})
 """Slot states with work left for this host: proofs, or a payout or refund to collect. A failed
 request's slot stays in mySlots (no freeSlot on Failed) but holds nothing to recover."""
+
+FOLLOWER_TRANSIENT: tuple[type[BaseException], ...] = (
+    QueueUnavailableError,
+    RPCError,
+    ConnectionError,  # ChainUnavailableError: the router's chain reads
+    TimeoutError,
+    OSError,
+)
+"""Sink failures that are outages, retried for ever; any other failure at one event counts
+toward dead-lettering it (chain.follower, DEAD_LETTER_AFTER)."""
 
 HEARTBEAT_EVERY = 5.0
 """Seconds between heartbeats of the follower, idle or not (its heartbeat timeout is larger)."""
@@ -65,6 +75,14 @@ class ServiceActivities:
             activity.client(), self.market, follow.queue_workflow_id, bounds=self.bounds
         )
         latest = LatestCursor()
+        meter = activity.metric_meter()
+        dead_letters = meter.create_counter(
+            "sales_follower_dead_letters",
+            "marketplace events the follower moved past without the queue or a sale taking them",
+        )
+        reorgs = meter.create_counter(
+            "sales_follower_reorgs", "chain reorganisations the follower rewound for"
+        )
         follower = ChainFollower.connect(
             self._rpc_url,
             self._marketplace,
@@ -72,7 +90,10 @@ class ServiceActivities:
             router,
             start_block=follow.start_block,
             confirmations=follow.confirmations,
+            transient=FOLLOWER_TRANSIENT,
             on_progress=latest.update,
+            on_dead_letter=lambda letter: dead_letters.add(1, {"kind": letter.kind}),
+            on_reorg=lambda _old, _new: reorgs.add(1),
         )
         beat = asyncio.create_task(_heartbeat(latest))
         try:

@@ -52,9 +52,11 @@ class OnChainClient(OnChainMarket):
             return sent
         if await self.get_request(request.id) is not None:
             return None  # a retry after the request landed
-        await self.approve_funds(request.ask.total_price)
         data = self._encode("requestStorage", [request_abi_tuple(request)])
-        return await self._transact("requestStorage", data, on_sent=on_sent)
+        return await self.spending(
+            request.ask.total_price,
+            lambda: self._transact("requestStorage", data, on_sent=on_sent),
+        )
 
     async def withdraw_funds(
         self, request_id: str, *, sent: str | None = None, on_sent: OnSent | None = None

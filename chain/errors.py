@@ -1,10 +1,20 @@
-"""The marketplace's custom errors by selector, and their mapping to typed market errors (MKT-2/3).
+"""Every custom error the host can meet on chain, by selector, mapped to typed market errors.
 
 Every Codex marketplace error is parameterless (MARKETPLACE_ABI.md §5), so the 4-byte selector
-alone names it. Both the on-chain adapter and the fake raise through `contract_error`, so the two
-produce the same exception class and message for the same revert.
+alone names it. The token's errors bubble out of fillSlot's ``transferFrom``: OpenZeppelin 5's
+IERC20Errors (Codex's token) carry arguments, the development TestToken's do not; both become
+`TokenAllowanceError` / `TokenBalanceError`, so a sale can tell "approve more" or "fund the
+host" from a marketplace refusal. The vault's and OpenZeppelin's pause/ownership errors are
+named too (MARKETPLACE_ABI.md §12), so no selector of the contracts reaches the host as raw data;
+tests/chain/test_errors.py proves that every error in the ABIs is in `ERRORS`.
+
+Both the on-chain adapter and the fake raise through `contract_error`, so the two produce the
+same exception class and message for the same revert.
 """
 
+from dataclasses import dataclass
+
+from eth_abi.abi import decode
 from eth_hash.auto import keccak
 
 from chain.market import (
@@ -54,10 +64,70 @@ ERROR_NAMES = [
     "SlotReservations_ReservationNotAllowed",
 ]
 
-ERROR_BY_SELECTOR: dict[str, str] = {
-    "0x" + keccak(f"{name}()".encode())[:4].hex(): name for name in ERROR_NAMES
+TOKEN_ERRORS: dict[str, list[str]] = {
+    # OpenZeppelin 5 IERC20Errors (draft-IERC6093), raised by Codex's token
+    "ERC20InsufficientBalance": ["address", "uint256", "uint256"],  # sender, balance, needed
+    "ERC20InvalidSender": ["address"],
+    "ERC20InvalidReceiver": ["address"],
+    "ERC20InsufficientAllowance": ["address", "uint256", "uint256"],  # spender, allowance, needed
+    "ERC20InvalidApprover": ["address"],
+    "ERC20InvalidSpender": ["address"],
+    # the development contract's TestToken
+    "TestToken_InsufficientBalance": [],
+    "TestToken_InsufficientAllowance": [],
+    "TestToken_InvalidReceiver": [],
 }
+"""Token errors -> argument types."""
+
+OTHER_ERRORS: dict[str, list[str]] = {
+    # Codex's vault (MARKETPLACE_ABI.md §12)
+    "VaultInsufficientBalance": [],
+    "VaultInvalidExpiry": [],
+    "VaultFundNotLocked": [],
+    "VaultFundNotUnlocked": [],
+    "VaultFundAlreadyLocked": [],
+    "VaultFlowNotZero": [],
+    "VaultOnlyAccountHolder": [],
+    # OpenZeppelin Pausable, Ownable and SafeERC20, inherited by the vault
+    "EnforcedPause": [],
+    "ExpectedPause": [],
+    "OwnableUnauthorizedAccount": ["address"],
+    "OwnableInvalidOwner": ["address"],
+    "SafeERC20FailedOperation": ["address"],
+}
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """One custom error: its name and the ABI types of its arguments."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(self.inputs)})"
+
+    @property
+    def selector(self) -> str:
+        return "0x" + keccak(self.signature.encode())[:4].hex()
+
+
+ERRORS: dict[str, ErrorSpec] = {
+    spec.selector: spec
+    for spec in [
+        *(ErrorSpec(name) for name in ERROR_NAMES),
+        *(ErrorSpec(name, tuple(inputs)) for name, inputs in TOKEN_ERRORS.items()),
+        *(ErrorSpec(name, tuple(inputs)) for name, inputs in OTHER_ERRORS.items()),
+    ]
+}
+"""0x-selector -> the error it names, over every contract the host talks to."""
+
+ERROR_BY_SELECTOR: dict[str, str] = {selector: spec.name for selector, spec in ERRORS.items()}
 """0x-selector -> error name."""
+
+ALLOWANCE_ERRORS = frozenset({"ERC20InsufficientAllowance", "TestToken_InsufficientAllowance"})
+BALANCE_ERRORS = frozenset({"ERC20InsufficientBalance", "TestToken_InsufficientBalance"})
 
 PANIC_SELECTOR = "0x4e487b71"
 ERROR_STRING_SELECTOR = "0x08c379a0"
@@ -93,6 +163,18 @@ class ContractRevertError(MarketError):
         self.reason = reason
 
 
+class TokenError(ContractRevertError):
+    """The ERC-20 token refused a transfer the marketplace asked for (fillSlot, requestStorage)."""
+
+
+class TokenAllowanceError(TokenError):
+    """The marketplace may not take as much as it needs: approve exactly that (MKT-7)."""
+
+
+class TokenBalanceError(TokenError):
+    """The signer holds fewer tokens than the collateral or price: fund the account."""
+
+
 def error_name(revert_data: bytes | str | None) -> str | None:
     """The custom error named by revert data, or None when it is not one of ours."""
     if revert_data is None:
@@ -109,10 +191,35 @@ def error_name(revert_data: bytes | str | None) -> str | None:
     return ERROR_BY_SELECTOR.get(selector)
 
 
+def error_arguments(revert_data: bytes | str | None) -> tuple[object, ...] | None:
+    """The decoded arguments of a known custom error (None when unknown or malformed)."""
+    if revert_data is None:
+        return None
+    try:
+        data = (
+            bytes(revert_data)
+            if isinstance(revert_data, bytes)
+            else bytes.fromhex(revert_data.removeprefix("0x").removeprefix("0X"))
+        )
+    except ValueError:
+        return None
+    spec = ERRORS.get("0x" + data[:4].hex())
+    if spec is None:
+        return None
+    try:
+        return tuple(decode(list(spec.inputs), data[4:])) if spec.inputs else ()
+    except Exception:  # hostile or truncated arguments: the selector alone still names it
+        return None
+
+
 def contract_error(operation: str, reason: str) -> MarketError:
     """The typed error for `operation` reverting with custom error `reason` (MKT-3)."""
     message = f"{CONTEXT.get(operation, operation)}: {reason}"
     specific = _SPECIFIC.get((operation, reason))
     if specific is not None:
         return specific(message)
+    if reason in ALLOWANCE_ERRORS:
+        return TokenAllowanceError(message, reason)
+    if reason in BALANCE_ERRORS:
+        return TokenBalanceError(message, reason)
     return ContractRevertError(message, reason)

@@ -184,7 +184,10 @@ def decode_log(log: Mapping[str, Any], *, marketplace: str, block_timestamp: int
         raise LogDecodeError(f"log from another contract {to_hex(address)}")
     if log.get("removed"):
         raise LogDecodeError("log was removed by a reorg")
-    topics = [_raw_bytes(t, "topic") for t in log.get("topics") or []]
+    raw_topics = log.get("topics") or []
+    if not isinstance(raw_topics, list | tuple):
+        raise LogDecodeError(f"topics has unexpected type {type(raw_topics).__name__}")
+    topics = [_raw_bytes(t, "topic") for t in raw_topics]
     if not topics:
         raise LogDecodeError("anonymous log without topics")
     topic0 = to_hex(topics[0])

@@ -19,8 +19,9 @@ typed errors of chain.market (MKT-2/3).
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from eth_abi.abi import decode, encode
@@ -30,10 +31,13 @@ from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import (
+    BadResponseFormat,
     ContractLogicError,
     ProviderConnectionError,
     TransactionNotFound,
     Web3RPCError,
+    Web3TypeError,
+    Web3ValueError,
 )
 
 from chain.errors import CONTEXT, ContractRevertError, contract_error, error_name
@@ -52,6 +56,7 @@ from sales.models import (
     StorageRequest,
     repair_collateral,
 )
+from sales.redact import redact_text
 
 PROOF_ABI_TYPE = "((uint256,uint256),((uint256,uint256),(uint256,uint256)),(uint256,uint256))"
 CONFIG_ABI_TYPE = "((uint8,uint8,uint8,uint8),(uint64,uint64,uint8,uint8,string),(uint8),uint64)"
@@ -115,17 +120,51 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,
     ProviderConnectionError,
     Web3RPCError,
+    BadResponseFormat,
+    Web3ValueError,
+    Web3TypeError,
 )
-"""Failures of the endpoint, not of the call: worth retrying later."""
+"""Failures of the endpoint, not of the call: worth retrying later (web3's value and type
+errors come from formatting a result the endpoint sent malformed)."""
+MALFORMED: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+)
+"""What web3's result formatters (and our conversions) raise on a result of the wrong shape."""
 SEND_FAILURES: tuple[type[BaseException], ...] = (*TRANSIENT, ValueError)
-RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT)
+RECEIPT_NOT_YET: tuple[type[BaseException], ...] = (TransactionNotFound, *TRANSIENT, *MALFORMED)
 
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class ChainUnavailableError(ConnectionError):
-    """The RPC endpoint failed or timed out: transient, retry later (not a business error)."""
+    """The RPC endpoint failed or timed out: transient, retry later (not a business error).
+
+    The message is redacted: HTTP errors quote the endpoint's URL, which may hold an API key,
+    and this message reaches logs and the activity's failure in the workflow history."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact_text(message))
+
+
+class MalformedResponseError(ChainUnavailableError):
+    """The endpoint answered with something that is not a valid result (truncated, wrong type,
+    out of range): a transport failure like a timeout, retried, never a business error."""
+
+
+@contextmanager
+def malformed(what: str) -> Iterator[None]:
+    """Turn a conversion of an RPC result that fails into `MalformedResponseError`."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise MalformedResponseError(f"malformed RPC result of {what}: {exc}") from exc
 
 
 class StaleNonceError(ChainUnavailableError):
@@ -133,6 +172,11 @@ class StaleNonceError(ChainUnavailableError):
 
 
 NONCE_ATTEMPTS = 3
+
+
+class ReadOnlyMarketError(RuntimeError):
+    """A transaction on a market built without the signer key (a wiring bug: not retried into
+    success, not a business outcome either)."""
 
 
 class RevertError(Exception):
@@ -162,8 +206,9 @@ class OnChainMarket:
         self,
         w3: "AsyncWeb3[Any]",
         marketplace: str,
-        private_key: str,
+        private_key: str | None,
         *,
+        address: str | None = None,
         reward_recipient: str | None = None,
         request_cache_size: int = DEFAULT_REQUEST_CACHE_SIZE,
         tx_timeout: float = 120.0,
@@ -175,13 +220,21 @@ class OnChainMarket:
         """``tx_timeout`` bounds the wait for a receipt; a transaction still without one after
         ``resend_after`` seconds is signed again, same nonce, at higher fees (``fee_bumps`` times
         at most), so a fee spike cannot hold the signer's nonce queue. ``max_fee_per_gas`` (wei)
-        caps what any transaction may offer, bumps included: above it, the host waits."""
+        caps what any transaction may offer, bumps included: above it, the host waits.
+
+        Without ``private_key`` the market is read-only (the `sales` role): reads are made as
+        ``address`` and a transaction raises `ReadOnlyMarketError`."""
         if max_fee_per_gas is not None and max_fee_per_gas <= 0:
             raise ValueError("max_fee_per_gas must be positive")
         self._w3 = w3
         self.marketplace: str = AsyncWeb3.to_checksum_address(marketplace)
-        self.__account: LocalAccount = Account.from_key(private_key)
-        self.address: str = str(self.__account.address)
+        self.__account: LocalAccount | None = Account.from_key(private_key) if private_key else None
+        if self.__account is not None:
+            self.address: str = str(self.__account.address)
+        elif address:
+            self.address = AsyncWeb3.to_checksum_address(address)
+        else:
+            raise ValueError("a market needs the signer key or, read-only, the host address")
         self.reward_recipient = (
             AsyncWeb3.to_checksum_address(reward_recipient) if reward_recipient else None
         )
@@ -200,13 +253,20 @@ class OnChainMarket:
 
     @classmethod
     def connect(
-        cls, rpc_url: str, marketplace: str, private_key: str, **options: Any
+        cls, rpc_url: str, marketplace: str, private_key: str | None, **options: Any
     ) -> "OnChainMarket":
         """Build over an HTTP JSON-RPC endpoint (no I/O until the first call)."""
         return cls(AsyncWeb3(AsyncHTTPProvider(rpc_url)), marketplace, private_key, **options)
 
     def __repr__(self) -> str:  # never the key
         return f"{type(self).__name__}(marketplace={self.marketplace}, signer={self.address})"
+
+    def _signer(self) -> LocalAccount:
+        if self.__account is None:
+            raise ReadOnlyMarketError(
+                f"{self!r} has no signing key: transactions belong to the chain-tx role"
+            )
+        return self.__account
 
     @property
     def w3(self) -> "AsyncWeb3[Any]":
@@ -230,7 +290,8 @@ class OnChainMarket:
         """MKT-8: fetched once, then served from memory (the contract's config is immutable)."""
         if self._config is None:
             (raw,) = await self._view("configuration", [])
-            self._config = MarketplaceConfig.from_abi(raw)
+            with malformed("configuration"):
+                self._config = MarketplaceConfig.from_abi(raw)
         return self._config
 
     async def token(self) -> str:
@@ -241,7 +302,8 @@ class OnChainMarket:
 
     async def current_time(self) -> int:
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
-        return int(block["timestamp"])
+        with malformed("latest block"):
+            return int(block["timestamp"])
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -256,7 +318,8 @@ class OnChainMarket:
             (raw,) = await self._view("getRequest", [to_bytes(request_id)])
         except RevertError:
             return None
-        request = request_from_abi(raw)
+        with malformed("getRequest"):
+            request = request_from_abi(raw)
         self._requests[key] = request
         if len(self._requests) > self._request_cache_size:
             self._requests.popitem(last=False)
@@ -269,11 +332,13 @@ class OnChainMarket:
             if exc.reason == "Marketplace_UnknownRequest":
                 return None
             raise MarketError(f"Failed to read request state: {exc.reason}") from exc
-        return RequestState(state)
+        with malformed("requestState"):
+            return RequestState(state)
 
     async def slot_state(self, slot_id: str) -> SlotState:
         (state,) = await self._read("slotState", [to_bytes(slot_id)], pending=True)
-        return SlotState(state)
+        with malformed("slotState"):
+            return SlotState(state)
 
     async def request_end(self, request_id: str) -> int:
         (end,) = await self._read("requestEnd", [to_bytes(request_id)])
@@ -298,7 +363,8 @@ class OnChainMarket:
             if exc.reason == "Marketplace_SlotIsFree":
                 return None
             raise MarketError(f"Failed to read active slot: {exc.reason}") from exc
-        return Slot(request=request_from_abi(request), slot_index=index)
+        with malformed("getActiveSlot"):
+            return Slot(request=request_from_abi(request), slot_index=index)
 
     async def my_slots(self) -> list[str]:
         (ids,) = await self._read("mySlots", [])
@@ -351,14 +417,16 @@ class OnChainMarket:
         """Every read at the latest block N: the period (N's timestamp), the pointer and the
         challenge agree. A proof for this challenge stays valid until the pointer wraps."""
         block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
-        number, timestamp = int(block["number"]), int(block["timestamp"])
+        with malformed("latest block"):
+            number, timestamp = int(block["number"]), int(block["timestamp"])
         sid = to_bytes(slot_id)
         (state,) = await self._read("slotState", [sid], block=number)
         try:
             (request_state,) = await self._view(
                 "requestState", [to_bytes(request_id)], block=number
             )
-            known: RequestState | None = RequestState(request_state)
+            with malformed("requestState"):
+                known: RequestState | None = RequestState(request_state)
         except RevertError as exc:
             if exc.reason != "Marketplace_UnknownRequest":
                 raise MarketError(f"Failed to read request state: {exc.reason}") from exc
@@ -366,11 +434,13 @@ class OnChainMarket:
         (host,) = await self._read("getHost", [sid], block=number)
         (pointer,) = await self._read("getPointer", [sid], block=number)
         (challenge,) = await self._read("getChallenge", [sid], block=number)
+        with malformed("slotState"):
+            slot_state = SlotState(state)
         return ProvingSnapshot(
             block_number=number,
             timestamp=timestamp,
             seconds_per_block=await self._seconds_per_block(number, timestamp),
-            slot_state=SlotState(state),
+            slot_state=slot_state,
             request_state=known,
             host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
             pointer=int(pointer),
@@ -385,7 +455,8 @@ class OnChainMarket:
         if back == 0:
             return 1.0
         earlier = await self._rpc("block", self._w3.eth.get_block(number - back))
-        return max(1.0, (timestamp - int(earlier["timestamp"])) / back)
+        with malformed("block"):
+            return max(1.0, (timestamp - int(earlier["timestamp"])) / back)
 
     # --- transactions ------------------------------------------------------------------------
 
@@ -423,10 +494,10 @@ class OnChainMarket:
         if await self._hosted_by_me(sid):
             return None
         data = self._encode("fillSlot", [to_bytes(request_id), slot_index, proof.abi_tuple()])
-        if collateral > 0:
-            await self.approve_funds(collateral)
         try:
-            return await self._transact("fillSlot", data, on_sent=on_sent)
+            return await self.spending(
+                collateral, lambda: self._transact("fillSlot", data, on_sent=on_sent)
+            )
         except SlotStateMismatchError:
             if await self._hosted_by_me(sid):
                 return None
@@ -469,13 +540,32 @@ class OnChainMarket:
                 return None  # paid to us by an earlier attempt
             raise
 
-    async def approve_funds(self, amount: int) -> str:
-        """MKT-7: approve allowance + amount, atomically with respect to other approvals."""
+    async def allowance(self) -> int:
+        """What the marketplace may take from the signer now."""
         token = await self.token()
+        (allowance,) = await self._read("allowance", [self.address, self.marketplace], to=token)
+        return int(allowance)
+
+    async def approve_funds(self, amount: int) -> str | None:
+        """MKT-7, exactly: set the marketplace's allowance to ``amount`` (not add to it).
+
+        None when it already is ``amount``, so a retried fill whose approval landed sends no
+        second approval, and the allowance never exceeds what one transaction needs. Callers
+        spending it go through `spending`, which keeps the approval and its spender together.
+        """
+        if await self.allowance() == amount:
+            return None
+        token = await self.token()
+        data = self._encode("approve", [self.marketplace, amount])
+        return await self._transact("approve", data, to=token)
+
+    async def spending(self, amount: int, send: Callable[[], Awaitable[T]]) -> T:
+        """Approve exactly ``amount`` and run ``send`` (the transaction spending it) while no
+        other spender of this signer can set the allowance to its own amount in between."""
         async with self._allowance_lock:
-            (allowance,) = await self._read("allowance", [self.address, self.marketplace], to=token)
-            data = self._encode("approve", [self.marketplace, int(allowance) + amount])
-            return await self._transact("approve", data, to=token)
+            if amount > 0:
+                await self.approve_funds(amount)
+            return await send()
 
     # --- retry helpers -----------------------------------------------------------------------
 
@@ -488,12 +578,13 @@ class OnChainMarket:
                 pending = await self._w3.eth.get_transaction(HexBytes(tx_hash))
             except TransactionNotFound:
                 return False  # never reached the node (or was dropped): send again
-            except TRANSIENT as exc:
+            except (*TRANSIENT, *MALFORMED) as exc:
                 raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
             receipt = await self._confirm("retry", self._resendable(pending), tx_hash, None)
-        except TRANSIENT as exc:
+        except (*TRANSIENT, *MALFORMED) as exc:
             raise ChainUnavailableError(f"looking up {tx_hash}: {exc}") from exc
-        return int(receipt["status"]) == 1
+        with malformed("receipt"):
+            return int(receipt["status"]) == 1
 
     def _resendable(self, pending: Any) -> dict[str, Any] | None:
         """A pending transaction of ours as signable fields (None if it is not ours/EIP-1559)."""
@@ -553,8 +644,8 @@ class OnChainMarket:
         raw = await self._call_raw(self._encode(name, args), pending=pending, to=to, block=block)
         try:
             return tuple(decode(FUNCTIONS[name][2], raw))
-        except Exception as exc:
-            raise MarketError(f"Failed to decode {name}: {exc}") from exc
+        except Exception as exc:  # a truncated or hostile result: the endpoint's fault, retry
+            raise MalformedResponseError(f"malformed RPC result of {name}: {exc}") from exc
 
     async def _read(
         self,
@@ -582,13 +673,18 @@ class OnChainMarket:
             raise RevertError(_revert_data(exc), str(exc)) from exc
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"eth_call failed: {exc}") from exc
-        return bytes(result)
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed eth_call result: {exc}") from exc
+        with malformed("eth_call"):
+            return bytes(result)
 
     async def _rpc(self, what: str, awaitable: Any) -> Any:
         try:
             return await awaitable
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"{what}: {exc}") from exc
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed result of {what}: {exc}") from exc
 
     async def _pending_count(self) -> int:
         count = await self._rpc(
@@ -611,6 +707,7 @@ class OnChainMarket:
         on_sent: OnSent | None = None,
     ) -> str:
         """Estimate, sign, broadcast and confirm one transaction; reverts become typed errors."""
+        self._signer()  # a read-only market refuses before estimating
         target = to or self.marketplace
         call: Any = {"from": self.address, "to": target, "data": data, "value": 0}
         try:
@@ -619,6 +716,8 @@ class OnChainMarket:
             raise contract_error(operation, error_name(_revert_data(exc)) or str(exc)) from exc
         except TRANSIENT as exc:
             raise ChainUnavailableError(f"estimating {operation}: {exc}") from exc
+        except MALFORMED as exc:
+            raise MalformedResponseError(f"malformed gas estimate of {operation}: {exc}") from exc
         numerator, denominator = GAS_FACTORS.get(operation, (1, 1))
         gas = int(estimate) * numerator // denominator
         if self._chain_id is None:
@@ -648,7 +747,7 @@ class OnChainMarket:
     ) -> tuple[str, dict[str, Any]]:
         async with self._nonces.next_nonce() as nonce:
             tx = {**call, "gas": gas, "nonce": nonce, "chainId": self._chain_id, "type": 2, **fees}
-            signed = self.__account.sign_transaction(tx)
+            signed = self._signer().sign_transaction(tx)
             tx_hash = to_hex(bytes(signed.hash))
             if on_sent is not None:
                 await on_sent(tx_hash)
@@ -719,7 +818,7 @@ class OnChainMarket:
 
         Unlike a first broadcast, ``on_sent`` hears of a replacement only once the node has
         it: a refused one must not displace the recorded hash a retry will look up."""
-        signed = self.__account.sign_transaction(tx)
+        signed = self._signer().sign_transaction(tx)
         tx_hash = to_hex(bytes(signed.hash))
         try:
             await self._w3.eth.send_raw_transaction(signed.raw_transaction)

@@ -1,15 +1,24 @@
 """Process settings from the environment, with the embedded stack's values as defaults.
 
-Secrets (the signer key, the database password inside the DSN) stay in this object: its repr
-hides them, and nothing here puts them into a workflow payload or a log line.
+Secrets (the signer key, the database password inside the DSN, an API key inside the RPC URL)
+stay in this object: its repr hides them (`redact_url` for URLs), and nothing here puts them into
+a workflow payload or a log line.
+
+Least privilege (issue 13, point 6): only the `chain-tx` role needs the signer key. The `sales`
+role reads the chain as the host, which needs only its public address: `SALES_HOST_ADDRESS`, or
+the key's address where the key is set anyway (`--role all`, the local stack).
 """
 
 import os
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from eth_account import Account
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sales.redact import redact_url
+from sales.service_api import DEFAULT_CONFIRMATIONS
 
 ENVIRONMENT: dict[str, str] = {
     "temporal_address": "TEMPORAL_ADDRESS",
@@ -18,6 +27,8 @@ ENVIRONMENT: dict[str, str] = {
     "rpc_url": "SALES_RPC_URL",
     "marketplace_address": "SALES_MARKETPLACE_ADDRESS",
     "signer_key": "SALES_SIGNER_KEY",
+    "host_address": "SALES_HOST_ADDRESS",
+    "confirmations": "SALES_CONFIRMATIONS",
     "data_url": "SALES_DATA_URL",
     "data_dir": "SALES_DATA_DIR",
     "quota_bytes": "SALES_QUOTA_BYTES",
@@ -33,12 +44,15 @@ ENVIRONMENT: dict[str, str] = {
 """Setting -> the environment variable it is read from."""
 
 ROLE_NEEDS: dict[str, tuple[str, ...]] = {
-    # workflows, ledger, chain reads (as the signer: mySlots), onStore, the chain follower
-    "sales": ("database_url", "rpc_url", "marketplace_address", "signer_key", "data_url"),
+    # workflows, ledger, chain reads (as the host: mySlots), onStore, the chain follower
+    "sales": ("database_url", "rpc_url", "marketplace_address", "host_address", "data_url"),
     "chain-tx": ("rpc_url", "marketplace_address", "signer_key"),
     "proving": ("data_dir",),
 }
-"""What each worker role cannot start without."""
+"""What each worker role cannot start without (and, in deploy/k8s, all the secrets it gets)."""
+
+SECRET_SETTINGS = ("database_url", "rpc_url", "signer_key")
+"""Settings that are secrets: the DSN's password, the RPC provider's API key, the signing key."""
 
 
 class HostSettings(BaseModel):
@@ -50,6 +64,10 @@ class HostSettings(BaseModel):
     rpc_url: str = "http://127.0.0.1:8545"
     marketplace_address: str = ""
     signer_key: str = ""
+    host_address: str = ""
+    """The host's public address (SALES_HOST_ADDRESS); derived from the signer key when set."""
+    confirmations: int = Field(default=DEFAULT_CONFIRMATIONS, ge=1)
+    """Confirmations the chain follower waits for (the service's default)."""
     data_url: str = ""
     data_dir: str = ".stack/host-data"
     quota_bytes: int = 20 * 2**30
@@ -67,6 +85,22 @@ class HostSettings(BaseModel):
     max_fee_per_gas: int | None = Field(default=None, gt=0)
     """Wei: no transaction (fee bumps included) offers more; unset means no cap."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _host_from_key(cls, values: Any) -> Any:
+        """The host address is the key's when a key is set; a different SALES_HOST_ADDRESS is
+        a misconfiguration (reads and transactions would be made as two hosts)."""
+        if not isinstance(values, dict) or not values.get("signer_key"):
+            return values
+        try:
+            derived = str(Account.from_key(values["signer_key"]).address)
+        except (ValueError, TypeError):
+            return values  # not a key: the role that signs refuses it when it starts
+        given = values.get("host_address")
+        if given and str(given).lower() != derived.lower():
+            raise ValueError("SALES_HOST_ADDRESS is not the address of SALES_SIGNER_KEY")
+        return {**values, "host_address": derived}
+
     @model_validator(mode="after")
     def _versioned_together(self) -> "HostSettings":
         if bool(self.deployment_name) != bool(self.build_id):
@@ -77,16 +111,11 @@ class HostSettings(BaseModel):
 
     def __repr__(self) -> str:
         return (
-            f"HostSettings(temporal={self.temporal_address!r}, rpc={self.rpc_url!r}, "
+            f"HostSettings(temporal={self.temporal_address!r}, rpc={redact_url(self.rpc_url)!r}, "
             f"marketplace={self.marketplace_address!r}, host={self.host_address!r})"
         )
 
     __str__ = __repr__
-
-    @property
-    def host_address(self) -> str:
-        """The signer's address: the host's identity on chain and in workflow ids."""
-        return str(Account.from_key(self.signer_key).address) if self.signer_key else ""
 
     @property
     def graceful_shutdown(self) -> timedelta:
@@ -116,3 +145,6 @@ def _stack_environment() -> dict[str, str]:
 
     stack = LocalStack()
     return stack.load().environment() if stack.state_file.exists() else {}
+
+
+__all__ = ["DEFAULT_CONFIRMATIONS", "ENVIRONMENT", "ROLE_NEEDS", "HostSettings", "redact_url"]

@@ -16,6 +16,11 @@ class Message(BaseModel):
 
 CHAIN_FOLLOWER_WORKFLOW = "ChainFollower"
 
+DEFAULT_CONFIRMATIONS = 12
+"""Blocks an event must be deep before the chain follower delivers it: deep enough that a public
+chain's ordinary reorganisations happen before delivery (the follower rewinds for deeper ones).
+The local stack and the tests ask for 1 (SALES_CONFIRMATIONS)."""
+
 
 def follower_workflow_id(host_address: str) -> str:
     return f"chain-follower-{host_address.lower()}"
@@ -33,7 +38,7 @@ class ServiceActivity(StrEnum):
 class FollowInput(Message):
     queue_workflow_id: str
     start_block: Uint64 = 0
-    confirmations: int = Field(default=1, ge=1)
+    confirmations: int = Field(default=DEFAULT_CONFIRMATIONS, ge=1)
 
 
 class ReconcileInput(Message):

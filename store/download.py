@@ -6,11 +6,16 @@ number, record local progress, heartbeat. A crash between any two steps is safe:
 at the recorded progress (HTTP Range) and re-releases at most the last batch under the same
 sequence number, which the releaser counts once. Batch k always covers the same bytes
 [k*B, min((k+1)*B, slot_size)), so its size is the same on every attempt.
+
+Heartbeats also run on a clock (every `heartbeat_every` seconds, repeating the latest progress),
+independent of batch boundaries: a slow source may take longer than the heartbeat timeout for
+one batch (its socket read timeout is 60 s), and that must not look like a dead worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +25,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from proofs import commitment
+from sales.redact import redact_text, redact_url
 from store.blockstore import BlockStore, SlotMeta
 from store.cid import cid_text
 from store.errors import (
@@ -85,6 +91,27 @@ class DownloadConfig:
     read_chunk: int = 256 * 1024
     verify: bool = True  # False only for benchmarks of the raw data path
     timeout: float = 60.0
+    heartbeat_every: float = 5.0
+    """Seconds between clock heartbeats (well below the activity's 30 s heartbeat timeout)."""
+
+
+class _Beats:
+    """The heartbeat callback plus the latest progress, which clock heartbeats repeat."""
+
+    def __init__(self, heartbeat: Callable[[DownloadProgress], None]) -> None:
+        self._heartbeat = heartbeat
+        self.latest = DownloadProgress(offset=0, batch_seq=0)
+
+    def __call__(self, progress: DownloadProgress) -> None:
+        self.latest = progress
+        self._heartbeat(progress)
+
+    def note(self, progress: DownloadProgress) -> None:
+        """Progress found (a resume) that the next clock heartbeat reports."""
+        self.latest = progress
+
+    def again(self) -> None:
+        self._heartbeat(self.latest)
 
 
 class _Retry(Exception):
@@ -116,7 +143,26 @@ class SlotDownloader:
         req: SlotRequest,
         heartbeat: Callable[[DownloadProgress], None] = lambda _p: None,
     ) -> StoredSlot:
-        """Download, release, verify; idempotent (a completed slot returns at once)."""
+        """Download, release, verify; idempotent (a completed slot returns at once).
+
+        ``heartbeat`` hears of every batch and, every `heartbeat_every` seconds in between, of
+        the latest progress again."""
+        beats = _Beats(heartbeat)
+
+        async def clock() -> None:
+            while True:
+                await asyncio.sleep(self.config.heartbeat_every)
+                beats.again()
+
+        ticker = asyncio.create_task(clock())
+        try:
+            return await self._store_slot(req, beats)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _store_slot(self, req: SlotRequest, heartbeat: _Beats) -> StoredSlot:
         cid = cid_text(req.cid)
         if req.is_repairing:
             log.info("storing slot %s for a repair (same download)", req.slot_key)
@@ -148,6 +194,7 @@ class SlotDownloader:
             if meta.reservation_id != req.reservation_id:
                 meta = await self._adopt(meta, req.reservation_id)
             resumed_from = self.store.progress(req.slot_key)
+            heartbeat.note(DownloadProgress(resumed_from, resumed_from // meta.batch_size))
             await self._download(session, manifest, req, meta.batch_size, heartbeat)
         finally:
             if self._session is None:
@@ -181,10 +228,11 @@ class SlotDownloader:
     async def _backoff(self, attempt: int, why: str) -> None:
         if attempt >= self.config.max_attempts:
             raise SourceUnavailableError(
-                f"data source {self.config.base_url} failing after {attempt} attempts: {why}"
+                f"data source {redact_url(self.config.base_url)} failing after {attempt} "
+                f"attempts: {redact_text(why)}"
             )
         delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** (attempt - 1))
-        log.warning("data source failing (%s); retry %d in %.2fs", why, attempt, delay)
+        log.warning("data source failing (%s); retry %d in %.2fs", redact_text(why), attempt, delay)
         await self._sleep(delay)
 
     async def _manifest(self, session: aiohttp.ClientSession, cid: str) -> Manifest:

@@ -38,6 +38,7 @@ class StackState(BaseModel):
             env["SALES_DATABASE_URL"] = self.postgres.dsn()
         if self.anvil:
             env["SALES_RPC_URL"] = self.anvil.rpc_url
+            env["SALES_CONFIRMATIONS"] = "1"  # anvil never reorganises by itself
         return {**env, **self.env}
 
 

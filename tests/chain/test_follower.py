@@ -12,6 +12,7 @@ import psycopg
 
 from chain.events import AnyEvent
 from chain.follower import SALES_EVENTS, ChainFollower, Cursor, CursorStore
+from sales.hexbytes import to_hex
 from tests.chain.scenarios import (
     PROOF,
     ChainWorld,
@@ -74,7 +75,12 @@ class Recorder:
 def follower(
     world: ChainWorld, dsn: str, sink: Any, url: str | None = None, **kw: Any
 ) -> ChainFollower:
-    options: dict[str, Any] = {"batch_blocks": 4, "poll_interval": 0.02, "max_backoff": 0.3}
+    options: dict[str, Any] = {
+        "batch_blocks": 4,
+        "poll_interval": 0.02,
+        "max_backoff": 0.3,
+        "confirmations": 1,
+    }
     options.update(kw)
     return ChainFollower.connect(
         url or world.node.rpc_url,
@@ -114,7 +120,10 @@ async def test_follower_delivers_confirmed_events_in_order_and_persists_its_curs
     positions = [e.position for e in sink.events]
     assert positions == sorted(positions)
     head = int(await world.w3.eth.block_number)
-    assert await CursorStore(cursor_dsn, "test").load() == Cursor(block_number=head + 1)
+    head_hash = to_hex(bytes((await world.w3.eth.get_block(head))["hash"]))
+    assert await CursorStore(cursor_dsn, "test").load() == Cursor(
+        block_number=head + 1, block_hash=head_hash
+    )
     # a second follower (a restart) finds nothing new
     again = Recorder()
     restarted = follower(world, cursor_dsn, again)
@@ -246,14 +255,17 @@ async def test_cursor_table_is_created_idempotently(cursor_dsn: str) -> None:  #
     await store.setup()
     await store.setup()
     assert await store.load() is None
-    await store.save(Cursor(block_number=7, log_index=2))
+    await store.save(Cursor(block_number=7, log_index=2, block_hash="0x07"))
     other = CursorStore(cursor_dsn, "b")
     await other.save(Cursor(block_number=1))
     await other.close()
-    assert await CursorStore(cursor_dsn, "a").load() == Cursor(block_number=7, log_index=2)
+    assert await CursorStore(cursor_dsn, "a").load() == Cursor(
+        block_number=7, log_index=2, block_hash="0x07"
+    )
+    assert await store.recent_blocks() == [(7, "0x07")]
     await store.close()
     with psycopg.connect(cursor_dsn) as conn:
-        rows = conn.execute("SELECT name FROM chain_cursor ORDER BY name").fetchall()
+        rows = conn.execute("SELECT name FROM ledger.follower_cursor ORDER BY name").fetchall()
     assert rows == [("a",), ("b",)]
     assert "password" not in repr(store) and cursor_dsn not in repr(store)
 
@@ -294,3 +306,22 @@ async def test_a_refused_log_range_is_halved_until_the_provider_accepts_it(
     assert sink.events == expected
     assert capped.refused == 5  # 64, 32, 16, 8, 4
     assert f.window == 2
+
+
+async def test_a_cursor_of_the_old_table_is_carried_over_by_the_migration(
+    cursor_dsn: str,  # noqa: F811
+) -> None:
+    """Upgrading: a follower that kept its cursor in public.chain_cursor (before the block hash)
+    resumes from it (ledger migration 0004 copies it over)."""
+    with psycopg.connect(cursor_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE chain_cursor (name text PRIMARY KEY, block_number bigint NOT NULL, "
+            "log_index bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(
+            "INSERT INTO chain_cursor (name, block_number, log_index) VALUES ('old', 42, 3)"
+        )
+    store = CursorStore(cursor_dsn, "old")
+    await store.setup()
+    assert await store.load() == Cursor(block_number=42, log_index=3)
+    await store.close()

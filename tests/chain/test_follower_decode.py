@@ -17,7 +17,7 @@ from chain.events import (
     decode_log,
     to_chain_event,
 )
-from chain.follower import ChainFollower, Cursor
+from chain.follower import BlockHeader, ChainFollower, Cursor, MemoryFollowerStore
 from sales.hexbytes import to_hex
 from sales.models import StorageAsk
 
@@ -185,22 +185,14 @@ class CraftedSource:
 
         return [log for log in self._logs if from_block <= block(log) <= to_block]
 
-    async def block_timestamp(self, block_number: int) -> int:
-        return 1000 + block_number
+    async def block(self, block_number: int) -> BlockHeader | None:
+        if block_number > self._head:
+            return None
+        return BlockHeader(block_number, f"0x{block_number:064x}", 1000 + block_number)
 
 
-class MemoryCursor:
-    def __init__(self) -> None:
-        self.saved: Cursor | None = None
-
-    async def setup(self) -> None:
-        return None
-
-    async def load(self) -> Cursor | None:
-        return self.saved
-
-    async def save(self, cursor: Cursor) -> None:
-        self.saved = cursor
+def MemoryCursor() -> MemoryFollowerStore:
+    return MemoryFollowerStore()
 
 
 async def test_follower_skips_bad_logs_and_delivers_the_rest(
@@ -224,7 +216,7 @@ async def test_follower_skips_bad_logs_and_delivers_the_rest(
         delivered.append(event)
 
     follower = ChainFollower(
-        CraftedSource(good + bad, head=5), MemoryCursor(), sink, batch_blocks=2
+        CraftedSource(good + bad, head=5), MemoryCursor(), sink, batch_blocks=2, confirmations=1
     )
     with caplog.at_level(logging.WARNING, logger="chain.follower"):
         while not await follower.poll_once():
@@ -235,7 +227,7 @@ async def test_follower_skips_bad_logs_and_delivers_the_rest(
     assert delivered[0].block_timestamp == 1002
     assert len(follower.skipped) >= len(bad)
     assert "skipping log" in caplog.text and "another contract" in caplog.text
-    assert follower.cursor == Cursor(block_number=6)
+    assert follower.cursor == Cursor(block_number=6, block_hash=f"0x{5:064x}")
 
 
 async def test_a_failing_sink_is_retried_and_nothing_is_skipped() -> None:
@@ -259,13 +251,18 @@ async def test_a_failing_sink_is_retried_and_nothing_is_skipped() -> None:
 
     cursor = MemoryCursor()
     follower = ChainFollower(
-        CraftedSource(logs, head=6), cursor, flaky, poll_interval=0.01, max_backoff=0.05
+        CraftedSource(logs, head=6),
+        cursor,
+        flaky,
+        poll_interval=0.01,
+        max_backoff=0.05,
+        confirmations=1,
     )
     task = asyncio.create_task(follower.run(done))
     await asyncio.wait_for(task, timeout=10)
     assert taken == [0, 1, 2, 3]
     assert follower.failures == 2
-    assert cursor.saved == Cursor(block_number=7)
+    assert cursor.saved == Cursor(block_number=7, block_hash=f"0x{6:064x}")
 
 
 def test_events_become_signal_payloads_with_their_dedupe_key() -> None:

@@ -1,14 +1,15 @@
 """OnChainMarket against the development contract: what the shared scenarios cannot show.
 
-Nonces under concurrency and restarts, retries by hash, gas multipliers (MKT-5), approvals
-(MKT-7), caching (MKT-8, MKT-10), pending-block reads (MKT-4), the validator's flow and the
-remaining error mappings (MKT-2/3).
+Nonces under concurrency and restarts, retries by hash, gas multipliers (MKT-5), exact
+approvals (MKT-7; issue 13 point 5), typed token errors (point 4), caching (MKT-8, MKT-10),
+pending-block reads (MKT-4), the validator's flow and the remaining error mappings (MKT-2/3).
 """
 
 import asyncio
 from typing import Any
 
 import pytest
+from eth_account import Account
 from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -17,7 +18,7 @@ from web3.exceptions import TransactionNotFound
 from chain.client import OnChainClient
 from chain.config import MarketplaceConfig as DeployConfig
 from chain.deploy import deploy_marketplace
-from chain.errors import ContractRevertError
+from chain.errors import ContractRevertError, TokenAllowanceError, TokenBalanceError
 from chain.fake import FakeChain
 from chain.market import SlotStateMismatchError
 from chain.onchain import ChainUnavailableError, OnChainMarket, bumped_fees, capped
@@ -264,19 +265,100 @@ async def test_gas_limits_use_the_mkt5_multipliers(chain_world: ChainWorld) -> N
     assert tx_hash is not None and (await _tx(world, tx_hash))["gas"] == expected
 
 
-async def test_approvals_add_to_the_allowance_under_a_lock(chain_world: ChainWorld) -> None:  # noqa: F811
-    """MKT-7: concurrent approvals each add their amount; none is lost to a stale read."""
+async def _approvals(world: ChainWorld, host: OnChainClient, since: int) -> list[int]:
+    """Amounts of every approve() the host sent to the token after block ``since``."""
+    token = (await host.token()).lower()
+    selector = keccak(b"approve(address,uint256)")[:4]
+    amounts = []
+    for number in range(since + 1, int(await world.w3.eth.block_number) + 1):
+        block = await world.w3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            assert not isinstance(tx, bytes)
+            data = bytes(tx["input"])
+            if str(tx["to"]).lower() == token and tx["from"] == host.address:
+                assert data[:4] == selector
+                amounts.append(int.from_bytes(data[36:68], "big"))
+    return amounts
+
+
+async def test_a_fill_approves_exactly_its_collateral(chain_world: ChainWorld) -> None:  # noqa: F811
+    """Point 5 (MKT-7 exactly): the allowance is set to the collateral, not added to; after the
+    fill nothing is left approved, and a stale larger allowance is brought down first."""
     world = chain_world
     host = world.markets[1]
-    token = await host.token()
+    request = await requested(world, slots=2, max_slot_loss=0)
+    collateral = request.ask.collateral_per_slot
+    await host.approve_funds(10 * collateral)  # a stale allowance, e.g. from an older release
+    start = int(await world.w3.eth.block_number)
+    await reserve_and_fill(world, host, request, 0)
+    assert await _approvals(world, host, start) == [collateral]
+    assert await host.allowance() == 0
+    assert await host.approve_funds(0) is None  # already exactly that: no transaction
 
-    async def allowance() -> int:
-        (value,) = await host._read("allowance", [host.address, host.marketplace], to=token)
-        return int(value)
 
-    before = await allowance()
-    await asyncio.gather(host.approve_funds(5), host.approve_funds(7), host.approve_funds(11))
-    assert await allowance() == before + 23
+async def test_a_retried_fill_never_raises_the_allowance_twice(chain_world: ChainWorld) -> None:  # noqa: F811
+    """Point 5: the fill's first attempt dies after its approval landed; the retry finds the
+    allowance already exact, sends no second approval, and the allowance never exceeds it."""
+    world = chain_world
+    host = world.markets[1]
+    request = await requested(world, slots=1, max_slot_loss=0)
+    collateral = request.ask.collateral_per_slot
+    assert await host.reserve_slot(request.id, 0) is not None
+    start = int(await world.w3.eth.block_number)
+    original = host._transact
+    failed: list[str] = []
+
+    async def dies_once(operation: str, data: bytes, **kw: Any) -> str:
+        if operation == "fillSlot" and not failed:
+            failed.append(operation)
+            raise ChainUnavailableError("connection reset before the fill was sent")
+        return await original(operation, data, **kw)
+
+    host._transact = dies_once  # type: ignore[method-assign]
+    with pytest.raises(ChainUnavailableError):
+        await host.fill_slot(request.id, 0, PROOF, collateral)
+    assert await host.allowance() == collateral
+    assert await host.fill_slot(request.id, 0, PROOF, collateral) is not None
+    assert await _approvals(world, host, start) == [collateral]
+    assert await host.allowance() == 0
+
+
+async def test_concurrent_spenders_of_one_signer_each_get_their_exact_allowance(
+    chain_world: ChainWorld,  # noqa: F811
+) -> None:
+    """Point 5: two fills of one signer run concurrently; each approval is exact and kept until
+    its own transaction spent it, so neither fill finds the other's amount."""
+    world = chain_world
+    host = world.markets[1]
+    request = await requested(world, slots=2, max_slot_loss=0)
+    for index in (0, 1):
+        assert await host.reserve_slot(request.id, index) is not None
+    collateral = request.ask.collateral_per_slot
+    fills = [host.fill_slot(request.id, i, PROOF, collateral) for i in (0, 1)]
+    assert all(tx is not None for tx in await asyncio.gather(*fills))
+    assert await host.allowance() == 0
+
+
+async def test_token_refusals_of_a_fill_are_typed(chain_world: ChainWorld) -> None:  # noqa: F811
+    """Point 4 on anvil: the token's errors bubbling out of fillSlot are typed: too small an
+    allowance is `TokenAllowanceError`, a host without tokens `TokenBalanceError`."""
+    world = chain_world
+    host = world.markets[1]
+    request = await requested(world, slots=2, max_slot_loss=0)
+    collateral = request.ask.collateral_per_slot
+    assert await host.reserve_slot(request.id, 0) is not None
+    error = await raises(TokenAllowanceError, host.fill_slot(request.id, 0, PROOF, collateral - 1))
+    assert isinstance(error, TokenAllowanceError)
+    assert error.reason == "TestToken_InsufficientAllowance"
+    poor = Account.create()
+    await world.w3.provider.make_request(
+        "anvil_setBalance",  # type: ignore[arg-type]
+        [poor.address, hex(10**20)],
+    )
+    broke = OnChainClient(world.w3, world.contracts.marketplace, poor.key.hex(), poll_interval=0.01)
+    assert await broke.reserve_slot(request.id, 1) is not None
+    error = await raises(TokenBalanceError, broke.fill_slot(request.id, 1, PROOF, collateral))
+    assert isinstance(error, TokenBalanceError) and error.reason == "TestToken_InsufficientBalance"
 
 
 async def test_configuration_and_requests_are_cached(chain_world: ChainWorld) -> None:  # noqa: F811

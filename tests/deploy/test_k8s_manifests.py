@@ -13,14 +13,16 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from eth_account import Account
 
 import worker
-from deploy.settings import ENVIRONMENT, ROLE_NEEDS, HostSettings
+from deploy.settings import ENVIRONMENT, ROLE_NEEDS, SECRET_SETTINGS, HostSettings
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
-SECRETS = {"SALES_SIGNER_KEY", "SALES_DATABASE_URL"}
+SECRETS = {ENVIRONMENT[field] for field in SECRET_SETTINGS}
+TEST_KEY = "0x" + "11" * 32
 OTHER_VARIABLES = {"SALES_LOG_LEVEL"}
 
 
@@ -79,8 +81,9 @@ def test_every_role_is_deployed_once_with_every_setting_it_needs() -> None:
     deployed: list[str] = []
     for name, deployment in deployments().items():
         env = environment(deployment)
-        if "SALES_SIGNER_KEY" in env:  # the template's placeholder is not a key
-            env["SALES_SIGNER_KEY"] = "0x" + "11" * 32
+        if "SALES_SIGNER_KEY" in env:  # the template's placeholders: a key and its address
+            env["SALES_SIGNER_KEY"] = TEST_KEY
+            env["SALES_HOST_ADDRESS"] = Account.from_key(TEST_KEY).address
         its_roles = roles(deployment)
         assert HostSettings.from_env(env).missing_for(its_roles) == [], name
         deployed += its_roles
@@ -96,6 +99,38 @@ def test_secrets_come_only_from_the_secret_and_only_where_needed() -> None:
         needed = {ENVIRONMENT[f] for role in roles(deployment) for f in ROLE_NEEDS[role]}
         mounted = {v["name"] for v in container(deployment).get("env", []) if "valueFrom" in v}
         assert mounted <= needed, f"{name} mounts secrets it does not need"
+
+
+def test_each_secret_key_is_mounted_exactly_into_the_roles_that_need_it() -> None:
+    """Issue 13, point 6 (least privilege): every key of the Secret reaches exactly the roles
+    whose settings need it: the signer key only chain-tx, the DSN only sales, the RPC URL (an
+    API key with most providers) sales and chain-tx, and the proving role no secret at all.
+    Nothing takes the whole Secret (envFrom secretRef)."""
+    secret_keys = set(one("Secret")["stringData"])
+    assert secret_keys == SECRETS
+    mounted_in: dict[str, set[str]] = {key: set() for key in secret_keys}
+    for name, deployment in deployments().items():
+        assert all("secretRef" not in source for source in container(deployment).get("envFrom", []))
+        its_roles = roles(deployment)
+        needed = {
+            ENVIRONMENT[field]
+            for role in its_roles
+            for field in ROLE_NEEDS[role]
+            if field in SECRET_SETTINGS
+        }
+        mounted = {
+            v["valueFrom"]["secretKeyRef"]["key"]
+            for v in container(deployment).get("env", [])
+            if "valueFrom" in v
+        }
+        assert mounted == needed, name
+        for key in mounted:
+            mounted_in[key] |= set(its_roles)
+    assert mounted_in == {
+        "SALES_SIGNER_KEY": {"chain-tx"},
+        "SALES_DATABASE_URL": {"sales"},
+        "SALES_RPC_URL": {"sales", "chain-tx"},
+    }
 
 
 def test_every_variable_set_is_one_the_worker_reads() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ class Faults:
     fail_next: int = 0  # answer 503 to this many requests
     cut_after: int | None = None  # stream: send this many bytes, then drop the connection
     corrupt_at: int | None = None  # stream: flip the byte at this dataset offset (every time)
+    stall_after: int | None = None  # stream: send this many bytes, then hold the connection ...
+    stall_seconds: float = 0.0  # ... this long before sending the rest (a slow source; once)
     requests: list[tuple[str, str | None]] = field(default_factory=list)
 
     def stream_ranges(self) -> list[str | None]:
@@ -38,7 +41,10 @@ def fault_middleware(faults: Faults, data_dir: Path) -> Middleware:
             faults.fail_next -= 1
             return web.Response(status=503, text="injected outage")
         is_stream = request.path.endswith("/network/stream")
-        if not is_stream or (faults.cut_after is None and faults.corrupt_at is None):
+        plain = (
+            faults.cut_after is None and faults.corrupt_at is None and faults.stall_after is None
+        )
+        if not is_stream or plain:
             return await handler(request)
         data = (data_dir / f"{request.match_info['cid']}.bin").read_bytes()
         first, last = _parse_range(request.headers["Range"], len(data))
@@ -59,6 +65,11 @@ def fault_middleware(faults: Faults, data_dir: Path) -> Middleware:
             assert request.transport is not None
             request.transport.close()  # the client sees a truncated payload
             return resp
+        if faults.stall_after is not None:
+            stall, faults.stall_after = faults.stall_after, None
+            await resp.write(bytes(body[:stall]))
+            await asyncio.sleep(faults.stall_seconds)
+            body = body[stall:]
         await resp.write(bytes(body))
         await resp.write_eof()
         return resp
