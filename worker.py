@@ -30,6 +30,8 @@ from sales.api import CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE, SALES_TASK_QUEUE
 log = logging.getLogger("worker")
 
 ROLES = ("sales", "chain-tx", "proving")
+API_ROLE = "api"
+"""Not a worker: the Codex-compatible sales REST API (api/server.py); not part of `all`."""
 
 
 def activity_methods(instance: object) -> list[Callable[..., Any]]:
@@ -218,9 +220,19 @@ async def run(roles: Sequence[str], settings: HostSettings) -> None:
 
 def parse_roles(argv: Sequence[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--role", choices=[*ROLES, "all"], default="all")
+    parser.add_argument("--role", choices=[*ROLES, API_ROLE, "all"], default="all")
     args = parser.parse_args(argv)
     return list(ROLES) if args.role == "all" else [args.role]
+
+
+def run_role(roles: Sequence[str], settings: HostSettings) -> None:
+    """The workers of these roles, or the REST API for the `api` role."""
+    if list(roles) == [API_ROLE]:
+        from api.server import serve
+
+        asyncio.run(serve(settings))
+    else:
+        asyncio.run(run(roles, settings))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -228,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=os.environ.get("SALES_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
-    asyncio.run(run(parse_roles(argv), HostSettings.from_env()))
+    run_role(parse_roles(argv), HostSettings.from_env())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
-SECRETS = {"SALES_SIGNER_KEY", "SALES_DATABASE_URL"}
+SECRETS = {"SALES_SIGNER_KEY", "SALES_DATABASE_URL", "SALES_API_TOKEN"}
+OPTIONAL_SECRETS = {"api": {"SALES_API_TOKEN"}}
+"""Secrets a role mounts that it can run without (the API's bearer token)."""
 OTHER_VARIABLES = {"SALES_LOG_LEVEL"}
 
 
@@ -94,6 +96,7 @@ def test_secrets_come_only_from_the_secret_and_only_where_needed() -> None:
             if variable["name"] in SECRETS:
                 assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
         needed = {ENVIRONMENT[f] for role in roles(deployment) for f in ROLE_NEEDS[role]}
+        needed |= {v for role in roles(deployment) for v in OPTIONAL_SECRETS.get(role, set())}
         mounted = {v["name"] for v in container(deployment).get("env", []) if "valueFrom" in v}
         assert mounted <= needed, f"{name} mounts secrets it does not need"
 
