@@ -189,9 +189,31 @@ async def connect(settings: HostSettings) -> Client:
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
     if settings.metrics_address:
-        metrics = PrometheusConfig(bind_address=settings.metrics_address)
+        metrics = prometheus_config(settings.metrics_address)
         config["runtime"] = Runtime(telemetry=TelemetryConfig(metrics=metrics))
     return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def prometheus_config(bind_address: str) -> PrometheusConfig:
+    """The Prometheus exporter: SDK metrics and `codex_sales_*` (sales/metrics.py), with
+    second-sized buckets for the proof latency histograms."""
+    from sales.metrics import HISTOGRAM_BUCKETS
+
+    return PrometheusConfig(bind_address=bind_address, histogram_bucket_overrides=HISTOGRAM_BUCKETS)
+
+
+async def start_collector(
+    client: Client, roles: Sequence[str], resources: Resources
+) -> "asyncio.Task[None] | None":
+    """The sales role's gauges of the ledger and visibility (activities/metrics.py), on the
+    same runtime, hence the same metrics endpoint, as the SDK's metrics."""
+    if "sales" not in roles or not resources.settings.metrics_address:
+        return None
+    from activities.metrics import Collector
+
+    runtime = client.service_client.config.runtime or Runtime.default()
+    collector = Collector(runtime.metric_meter, await resources.ledger(), client)
+    return asyncio.create_task(collector.run())
 
 
 async def run(roles: Sequence[str], settings: HostSettings) -> None:
@@ -207,9 +229,12 @@ async def run(roles: Sequence[str], settings: HostSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("workers running: %s (%r)", ", ".join(roles), settings)
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    collector = await start_collector(client, roles, resources)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")
+    if collector is not None:
+        collector.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers))
     with contextlib.suppress(Exception):
         await resources.close()

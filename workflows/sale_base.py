@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from sales.models import FillRecord, StorageRequest
     from sales.settlement import ChainFacts
+    from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.phases import TRANSITIONS, gives_up, options
     from workflows.sale_state import SaleData, SaleState, StateName
@@ -186,6 +187,8 @@ class SaleSteps:
         if state.name != previous and state.name not in TRANSITIONS[previous]:
             raise RuntimeError(f"transition {previous} → {state.name} is not allowed")
         self.data.state = state
+        if state.name != previous:
+            metrics.state_entered(str(state.name))
         self._announce(f"{previous} → {state.name}")
 
     def _announce(self, what: str) -> None:
@@ -338,6 +341,9 @@ class SaleSteps:
 
     async def _record_fill(self, fill: FillRecord) -> None:
         """Workflow state first, then the reservation row (what reconciliation reads)."""
+        if fill == FillRecord.LANDED and self.data.fill != FillRecord.LANDED:
+            metrics.fill_landed(self._deducted())
+            self.data.filled_at = self._chain_now()
         self.data.fill = fill
         reservation = self.data.reservation
         if reservation is not None:
@@ -380,6 +386,7 @@ class SaleSteps:
                 CloseReservationResult,
             )
             self.data.returned_collateral = returned
+            metrics.collateral_returned(returned)
             if result.availability_saved is not None:
                 await self._signal_queue(AVAILABILITY_SAVED_SIGNAL, result.availability_saved)
 
