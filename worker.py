@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -260,12 +259,19 @@ def run_role(roles: Sequence[str], settings: HostSettings) -> None:
         asyncio.run(run(roles, settings))
 
 
+def configure_logging(settings: HostSettings) -> None:
+    """SALES_LOG_FORMAT=text|json and SALES_LOG_LEVEL (deploy/logs.py), with this process's
+    secrets redacted from every line."""
+    from deploy.logs import configure, secrets_of
+
+    configure(secrets_of(settings))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("SALES_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    run_role(parse_roles(argv), HostSettings.from_env())
+    roles = parse_roles(argv)
+    settings = HostSettings.from_env()
+    configure_logging(settings)
+    run_role(roles, settings)
 
 
 if __name__ == "__main__":

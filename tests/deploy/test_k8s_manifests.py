@@ -23,7 +23,7 @@ KUBERNETES_VERSION = "1.30.0"
 SECRETS = {"SALES_SIGNER_KEY", "SALES_DATABASE_URL", "SALES_API_TOKEN"}
 OPTIONAL_SECRETS = {"api": {"SALES_API_TOKEN"}}
 """Secrets a role mounts that it can run without (the API's bearer token)."""
-OTHER_VARIABLES = {"SALES_LOG_LEVEL"}
+OTHER_VARIABLES = {"SALES_LOG_LEVEL", "SALES_LOG_FORMAT"}
 
 
 def documents() -> list[dict[str, Any]]:
