@@ -10,9 +10,9 @@ An optional bearer token (`SALES_API_TOKEN`) guards every path.
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -171,7 +171,12 @@ def create_app(
                    "pass validation"}},
         dependencies=guard,
     )  # fmt: skip
-    async def offer_storage(body: SalesAvailability) -> Any:
+    async def offer_storage(
+        body: SalesAvailability,
+        idempotency_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Any:
+        """Beyond Codex: an `Idempotency-Key` header makes a retried create (a deploy script,
+        the CLI's `--key`) return the first one's availability (ledger keyed create)."""
         _positive(
             body.model_dump(),
             [
@@ -188,6 +193,7 @@ def create_app(
             total_collateral=int(body.totalCollateral),
             enabled=body.enabled,
             until=body.until,
+            key=idempotency_key,
         )
         try:
             saved = await ledger.create_availability(new)
