@@ -104,7 +104,7 @@ async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int)
     assert [a["id"] for a in listed] == [offered["id"]]
     await ensure_service(e2e, client)
     before = scrape(metrics_port)
-    request = await client_requests(e2e, slots=1, expiry=60, duration=75)
+    request = await client_requests(e2e, slots=1, expiry=100, duration=120)
     sid = slot_id(request.id, 0)
     agent_path = "/sales/slots/{slotId}"
 
@@ -119,9 +119,15 @@ async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int)
         agent = await api.call("GET", f"/sales/slots/{sid}", agent_path, 200)
         if not seen or seen[-1] != agent["state"]:
             seen.append(agent["state"])
+        ended = {"SaleFinished", "SaleCancelled", "SaleFailed", "SaleErrored", "SaleIgnored"}
+        assert agent["state"] in wanted or agent["state"] not in ended, f"sale ended: {seen}"
         return agent["state"] in wanted
 
-    await poll(lambda: state_is("SaleProving"), 120, "the sale to prove (GET /sales/slots/{id})")
+    await poll(
+        lambda: state_is("SaleProving"),
+        request.expiry + 60,
+        "the sale to prove (GET /sales/slots/{id})",
+    )
     reservations = await api.call(
         "GET", f"/sales/availability/{offered['id']}/reservations",
         "/sales/availability/{id}/reservations", 200,
