@@ -1,7 +1,9 @@
 """Operator CLI for a storage host running the Sales module on Temporal.
 
     python starter.py stack up|down|status            the embedded local stack
-    python starter.py availability create|update|list|reservations
+    python starter.py availability create|update|list|reservations   (via the REST API)
+    python starter.py slots [ID]                       active slots / one slot's sale (REST API)
+    python starter.py api                              serve the sales REST API
     python starter.py service start|stop               queue, chain follower, reconciliation
     python starter.py status                           the queue and the sales
     python starter.py demo                             everything above, with a client, on the stack
@@ -76,47 +78,158 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 async def _availability(args: argparse.Namespace) -> int:
-    from ledger.api import AvailabilityPatch, NewAvailability
-    from ledger.postgres import PostgresLedger
+    """Availabilities through the sales REST API (api/), so the CLI and the API cannot drift."""
+    settings = HostSettings.from_env()
+    async with api_client(settings) as api:
+        if args.action == "create":
+            body: dict[str, Any] = {
+                "totalSize": args.total_size,
+                "duration": args.duration,
+                "minPricePerBytePerSecond": str(args.min_price),
+                "totalCollateral": str(args.total_collateral),
+                "enabled": not args.disabled,
+                "until": args.until,
+            }
+            headers = {"Idempotency-Key": args.key} if args.key else {}
+            shown = [await api_call(api, "POST", "/sales/availability", body, headers=headers)]
+        elif args.action == "update":
+            changes = {
+                "totalSize": args.total_size,
+                "duration": args.duration,
+                "minPricePerBytePerSecond": _text(args.min_price),
+                "totalCollateral": _text(args.total_collateral),
+                "enabled": args.enabled,
+                "until": args.until,
+            }
+            patch = {k: v for k, v in changes.items() if v is not None}
+            await api_call(api, "PATCH", f"/sales/availability/{args.id}", patch)
+            every = await api_call(api, "GET", "/sales/availability")
+            shown = [a for a in every if a["id"] == args.id.lower()]
+        elif args.action == "list":
+            shown = await api_call(api, "GET", "/sales/availability")
+        else:
+            path = f"/sales/availability/{args.id}/reservations"
+            _show(await api_call(api, "GET", path), args.json, RESERVATION_COLUMNS)
+            return 0
+    _show(shown[0] if args.action in ("create", "update") and shown else shown, args.json,
+          AVAILABILITY_COLUMNS)  # fmt: skip
+    return 0
+
+
+async def _slots(args: argparse.Namespace) -> int:
+    """`slots [ID]`: the host's active slots, or one slot's sale (Codex's SlotAgent)."""
+    async with api_client(HostSettings.from_env()) as api:
+        if args.id is None:
+            slots = await api_call(api, "GET", "/sales/slots")
+            rows = [{"id": s["id"], "requestId": s["request"]["id"], "slotIndex": s["slotIndex"],
+                     "slotSize": s["request"]["ask"]["slotSize"],
+                     "duration": s["request"]["ask"]["duration"]} for s in slots]  # fmt: skip
+            _show(slots if args.json else rows, args.json, SLOT_COLUMNS)
+        else:
+            _show(await api_call(api, "GET", f"/sales/slots/{args.id}"), args.json, AGENT_COLUMNS)
+    return 0
+
+
+AVAILABILITY_COLUMNS = [
+    "id",
+    "totalSize",
+    "freeSize",
+    "duration",
+    "minPricePerBytePerSecond",
+    "totalCollateral",
+    "totalRemainingCollateral",
+    "enabled",
+    "until",
+]
+RESERVATION_COLUMNS = ["id", "availabilityId", "size", "requestId", "slotIndex", "validUntil"]
+SLOT_COLUMNS = ["id", "requestId", "slotIndex", "slotSize", "duration"]
+AGENT_COLUMNS = ["state", "requestId", "slotIndex", "reservation"]
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _show(value: Any, as_json: bool, columns: list[str]) -> None:
+    """JSON as the API answered, or a table (one row per item, or key/value for one)."""
+    if as_json:
+        _print(value)
+        return
+    from tabulate import tabulate
+
+    if isinstance(value, dict):
+        rows = [(k, _cell(value.get(k))) for k in columns if k in value]
+        print(tabulate(rows, tablefmt="plain"))
+    elif not value:
+        print("(none)")
+    else:
+        table = [[_cell(item.get(c)) for c in columns] for item in value]
+        print(tabulate(table, headers=columns, tablefmt="simple", disable_numparse=True))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("id", json.dumps(value)))
+    return "" if value is None else str(value)
+
+
+def api_url(settings: HostSettings) -> str:
+    """SALES_API_URL, else the embedded stack's API (the demo records it), else the API this
+    host's settings bind (SALES_API_ADDRESS)."""
+    import os
+
+    url = os.environ.get("SALES_API_URL")
+    if not url:
+        from deploy.local.stack import LocalStack
+
+        stack = LocalStack()
+        url = stack.load().env.get("SALES_API_URL") if stack.state_file.exists() else None
+    return (url or f"http://{settings.api_address}/api/codex/v1").rstrip("/")
+
+
+def api_transport() -> Any:
+    """The HTTP transport to the API (None: the network); tests put the app in process."""
+    return None
+
+
+def api_client(settings: HostSettings) -> Any:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+    return httpx.AsyncClient(
+        base_url=api_url(settings), headers=headers, timeout=30, transport=api_transport()
+    )
+
+
+async def api_call(
+    api: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
+    """One REST call; an error status or an unreachable API is a UsageError naming it."""
+    import httpx
+
+    try:
+        response = await api.request(method, path, json=body, headers=headers)
+    except httpx.TransportError as error:
+        raise UsageError(
+            f"the sales REST API at {api.base_url} does not answer ({type(error).__name__}); "
+            "start it with `python worker.py --role api` or `python starter.py api`, "
+            "or point SALES_API_URL at it"
+        ) from error
+    if response.status_code >= 400:
+        raise UsageError(f"{method} {path}: {response.status_code} {response.text}")
+    return response.json() if response.content else None
+
+
+async def _api(args: argparse.Namespace) -> int:
+    """`starter.py api`: serve the sales REST API in the foreground (like `worker.py --role
+    api`), on the embedded stack's settings when no SALES_* are set."""
+    from api.server import serve
 
     settings = HostSettings.from_env()
-    if not settings.database_url:
-        raise UsageError("no database: set SALES_DATABASE_URL or run `starter.py stack up`")
-    ledger = await PostgresLedger.connect(settings.database_url)
-    try:
-        if args.action == "create":
-            saved = await ledger.create_availability(
-                NewAvailability(
-                    total_size=args.total_size,
-                    duration=args.duration,
-                    min_price_per_byte_per_second=args.min_price,
-                    total_collateral=args.total_collateral,
-                    enabled=not args.disabled,
-                    until=args.until,
-                    key=args.key,
-                )
-            )
-        elif args.action == "update":
-            patch = AvailabilityPatch(
-                total_size=args.total_size,
-                duration=args.duration,
-                min_price_per_byte_per_second=args.min_price,
-                total_collateral=args.total_collateral,
-                enabled=args.enabled,
-                until=args.until,
-            )
-            saved = await ledger.update_availability(args.id, patch)
-        elif args.action == "list":
-            _print([a.model_dump() for a in await ledger.list_availabilities()])
-            return 0
-        else:
-            _print([r.model_dump() for r in await ledger.list_reservations(args.id)])
-            return 0
-    finally:
-        await ledger.close()
-    _print(saved.availability.model_dump())
-    if saved.notice is not None:
-        await notify_queue(settings, saved.notice)
+    from worker import configure_logging
+
+    configure_logging(settings)
+    await serve(settings)
     return 0
 
 
@@ -357,7 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every availability")
     reservations = actions.add_parser("reservations", help="an availability's reservations")
     reservations.add_argument("id")
+    for action in (create, update, actions.choices["list"], reservations):
+        action.add_argument("--json", action="store_true", help="the API's JSON, not a table")
     availability.set_defaults(handler=_availability)
+
+    slots = commands.add_parser("slots", help="the host's active slots, or one slot's sale")
+    slots.add_argument("id", nargs="?", help="a slot id: its sale's state and reservation")
+    slots.add_argument("--json", action="store_true", help="the API's JSON, not a table")
+    slots.set_defaults(handler=_slots)
+
+    api = commands.add_parser("api", help="serve the sales REST API (Codex-compatible)")
+    api.set_defaults(handler=_api)
 
     service = commands.add_parser("service", help="the sales service of this host")
     service.add_argument("action", choices=["start", "stop"])

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,6 +30,8 @@ from sales.api import CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE, SALES_TASK_QUEUE
 log = logging.getLogger("worker")
 
 ROLES = ("sales", "chain-tx", "proving")
+API_ROLE = "api"
+"""Not a worker: the Codex-compatible sales REST API (api/server.py); not part of `all`."""
 
 
 def activity_methods(instance: object) -> list[Callable[..., Any]]:
@@ -195,9 +196,31 @@ async def connect(settings: HostSettings) -> Client:
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
     if settings.metrics_address:
-        metrics = PrometheusConfig(bind_address=settings.metrics_address)
+        metrics = prometheus_config(settings.metrics_address)
         config["runtime"] = Runtime(telemetry=TelemetryConfig(metrics=metrics))
     return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def prometheus_config(bind_address: str) -> PrometheusConfig:
+    """The Prometheus exporter: SDK metrics and `codex_sales_*` (sales/metrics.py), with
+    second-sized buckets for the proof latency histograms."""
+    from sales.metrics import HISTOGRAM_BUCKETS
+
+    return PrometheusConfig(bind_address=bind_address, histogram_bucket_overrides=HISTOGRAM_BUCKETS)
+
+
+async def start_collector(
+    client: Client, roles: Sequence[str], resources: Resources
+) -> "asyncio.Task[None] | None":
+    """The sales role's gauges of the ledger and visibility (activities/metrics.py), on the
+    same runtime, hence the same metrics endpoint, as the SDK's metrics."""
+    if "sales" not in roles or not resources.settings.metrics_address:
+        return None
+    from activities.metrics import Collector
+
+    runtime = client.service_client.config.runtime or Runtime.default()
+    collector = Collector(runtime.metric_meter, await resources.ledger(), client)
+    return asyncio.create_task(collector.run())
 
 
 async def run(roles: Sequence[str], settings: HostSettings) -> None:
@@ -213,9 +236,12 @@ async def run(roles: Sequence[str], settings: HostSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("workers running: %s (%r)", ", ".join(roles), settings)
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    collector = await start_collector(client, roles, resources)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")
+    if collector is not None:
+        collector.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers))
     with contextlib.suppress(Exception):
         await resources.close()
@@ -226,17 +252,34 @@ async def run(roles: Sequence[str], settings: HostSettings) -> None:
 
 def parse_roles(argv: Sequence[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--role", choices=[*ROLES, "all"], default="all")
+    parser.add_argument("--role", choices=[*ROLES, API_ROLE, "all"], default="all")
     args = parser.parse_args(argv)
     return list(ROLES) if args.role == "all" else [args.role]
 
 
+def run_role(roles: Sequence[str], settings: HostSettings) -> None:
+    """The workers of these roles, or the REST API for the `api` role."""
+    if list(roles) == [API_ROLE]:
+        from api.server import serve
+
+        asyncio.run(serve(settings))
+    else:
+        asyncio.run(run(roles, settings))
+
+
+def configure_logging(settings: HostSettings) -> None:
+    """SALES_LOG_FORMAT=text|json and SALES_LOG_LEVEL (deploy/logs.py), with this process's
+    secrets redacted from every line."""
+    from deploy.logs import configure, secrets_of
+
+    configure(secrets_of(settings))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(
-        level=os.environ.get("SALES_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    asyncio.run(run(parse_roles(argv), HostSettings.from_env()))
+    roles = parse_roles(argv)
+    settings = HostSettings.from_env()
+    configure_logging(settings)
+    run_role(roles, settings)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from temporalio import activity
 
 from activities.errors import business_errors
+from activities.metrics import Broadcasts, timed
 from chain.market import Market
 from sales.api import (
     Activity,
@@ -25,6 +26,7 @@ from sales.api import (
     SubmitProofInput,
     TxOutcome,
 )
+from sales.metrics import PROOF_SUBMISSION
 from sales.models import MarketplaceConfig
 
 HEARTBEAT_EVERY = 5.0
@@ -38,6 +40,7 @@ async def transact(send: Send) -> TxOutcome:
     details = activity.info().heartbeat_details
     last: str | None = str(details[0]) if details else None
     sent = last
+    broadcasts = Broadcasts()
 
     def beat() -> None:
         if last is None:
@@ -48,6 +51,7 @@ async def transact(send: Send) -> TxOutcome:
     async def on_sent(tx_hash: str) -> None:
         nonlocal last
         last = tx_hash
+        broadcasts.on_sent()
         beat()
 
     async def keep_alive() -> None:
@@ -163,11 +167,12 @@ class MarketActivities:
 
     @activity.defn(name=Activity.MARKET_SUBMIT_PROOF)
     async def submit_proof(self, submit: SubmitProofInput) -> TxOutcome:
-        return await transact(
-            lambda sent, on_sent: self._market.submit_proof(
-                submit.slot_id, submit.proof, sent=sent, on_sent=on_sent
+        async with timed(PROOF_SUBMISSION):
+            return await transact(
+                lambda sent, on_sent: self._market.submit_proof(
+                    submit.slot_id, submit.proof, sent=sent, on_sent=on_sent
+                )
             )
-        )
 
     @activity.defn(name=Activity.MARKET_FREE_SLOT)
     async def free_slot(self, ref: SlotIdRef) -> TxOutcome:

@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
+from activities.metrics import timed
 from proofs.prover import (
     ProofVerificationError,
     ProverConfig,
@@ -24,6 +25,7 @@ from proofs.prover import (
     WitnessError,
 )
 from sales.api import Activity, ErrorType, OnProveInput
+from sales.metrics import PROOF_GENERATION
 from sales.models import Groth16Proof
 from store.blockstore import BlockStore
 from store.config import StoreConfig
@@ -54,7 +56,7 @@ class ProverActivities:
             if meta.merkle_root != slot.request.content.merkle_root:
                 raise SlotNotProvableError(f"slot {key} holds data of another merkle root")
             data = await asyncio.to_thread(self.store.read_slot, key)
-            async with heartbeating():  # a dead proving worker is noticed in seconds
+            async with heartbeating(), timed(PROOF_GENERATION):  # a dead worker shows in seconds
                 proof = await self.prover.prove(
                     data,
                     slot.slot_index,

@@ -95,7 +95,7 @@ class ServiceActivities:
             on_dead_letter=lambda letter: dead_letters.add(1, {"kind": letter.kind}),
             on_reorg=lambda _old, _new: reorgs.add(1),
         )
-        beat = asyncio.create_task(_heartbeat(latest))
+        beat = asyncio.create_task(_heartbeat(latest, follower))
         try:
             await follower.run()
         finally:
@@ -169,7 +169,27 @@ class LatestCursor:
         self.cursor = cursor
 
 
-async def _heartbeat(latest: LatestCursor) -> None:
+async def _heartbeat(latest: LatestCursor, follower: Any = None) -> None:
+    reported = 0
     while True:
         activity.heartbeat(latest.cursor.model_dump() if latest.cursor else None)
+        if follower is not None:
+            reported = await _follower_metrics(follower, latest, reported)
         await asyncio.sleep(HEARTBEAT_EVERY)
+
+
+async def _follower_metrics(follower: Any, latest: LatestCursor, reported: int) -> int:
+    """The follower's lag behind the chain head, and logs it dead-lettered since the last
+    report (undecodable, skipped); returns how many are reported now."""
+    from activities.metrics import count, gauge
+    from sales.metrics import EVENTS_DEAD_LETTERED, FOLLOWER_LAG
+
+    skipped = len(follower.skipped)
+    count(EVENTS_DEAD_LETTERED, skipped - reported)
+    if latest.cursor is not None:
+        try:
+            head = await follower.source.head()
+        except Exception:  # the follower itself reports RPC trouble
+            return skipped
+        gauge(FOLLOWER_LAG, head + 1 - latest.cursor.block_number)
+    return skipped

@@ -40,6 +40,8 @@ ENVIRONMENT: dict[str, str] = {
     "max_fee_per_gas": "SALES_MAX_FEE_PER_GAS",
     "deployment_name": "SALES_DEPLOYMENT_NAME",
     "build_id": "SALES_BUILD_ID",
+    "api_address": "SALES_API_ADDRESS",
+    "api_token": "SALES_API_TOKEN",
 }
 """Setting -> the environment variable it is read from."""
 
@@ -48,6 +50,7 @@ ROLE_NEEDS: dict[str, tuple[str, ...]] = {
     "sales": ("database_url", "rpc_url", "marketplace_address", "host_address", "data_url"),
     "chain-tx": ("rpc_url", "marketplace_address", "signer_key"),
     "proving": ("data_dir",),
+    "api": ("database_url",),  # the REST API: the ledger, and Temporal for the sales
 }
 """What each worker role cannot start without (and, in deploy/k8s, all the secrets it gets)."""
 
@@ -84,6 +87,10 @@ class HostSettings(BaseModel):
     """This worker's version inside the deployment (the image tag); set with deployment_name."""
     max_fee_per_gas: int | None = Field(default=None, gt=0)
     """Wei: no transaction (fee bumps included) offers more; unset means no cap."""
+    api_address: str = "127.0.0.1:8080"
+    """`host:port` of the sales REST API (the `api` role); loopback unless opened on purpose."""
+    api_token: str = ""
+    """A secret: when set, every REST call needs `Authorization: Bearer <token>`."""
 
     @model_validator(mode="before")
     @classmethod

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from sales.periods import Periodicity
     from sales.proof_window import Move, plan_proof
     from sales.settlement import Settlement, Verdict, settle
+    from workflows import metrics
     from workflows.sale_base import (
         SaleSteps,
         describe,
@@ -101,7 +102,10 @@ class SlotHostingWorkflow(SaleSteps):
     @workflow.run
     async def run(self, hosting: HostingInput) -> SaleOutcome:
         self._announce("hosting" if self.data.runs <= 2 else "hosting continues")
+        if self.data.state.name == StateName.UNKNOWN and self.data.periods == 0:
+            metrics.sale_started("recovery")
         await self.run_steps(self.data.state)
+        metrics.sale_ended(str(self.data.state.name))
         final = self.data.state
         return SaleOutcome(
             state=final.name,
@@ -290,6 +294,7 @@ class SlotHostingWorkflow(SaleSteps):
             if not (status.proof_required or status.proof_will_be_required):
                 return None  # the new challenge asks for no proof this period
         self.data.missed_periods += 1
+        metrics.period_missed()
         self._log("no proof landed this period", period=period)
         return None
 
@@ -318,6 +323,7 @@ class SlotHostingWorkflow(SaleSteps):
         except ActivityError as error:
             reraise_cancellation(error)
             self._log("proof generation failed", error=describe(error))
+            metrics.proof_failed("generation")
             return False
         self.data.last_proof_seconds = (workflow.now() - started).total_seconds()
         return await self._submit(proof, deadline)
@@ -338,10 +344,19 @@ class SlotHostingWorkflow(SaleSteps):
                 self.data.proofs_submitted += 1
                 return True
             self._log("proof submission failed", error=describe(error))
+            metrics.proof_failed("submission")
             return False
         if not outcome.already_done:
             self.data.proofs_submitted += 1
+            metrics.proof_submitted()
         return True
+
+    def _earned(self) -> int:
+        """A payout's earnings: price per slot-second times the seconds held (fill to end)."""
+        d = self.data
+        if d.request is None or d.request_end is None or d.filled_at is None:
+            return 0
+        return d.request.ask.price_per_slot_per_second * max(0, d.request_end - d.filled_at)
 
     def _until(self, chain_time: int) -> timedelta:
         """A schedule-to-close deadline at a chain timestamp (at least one second)."""
@@ -393,5 +408,7 @@ class SlotHostingWorkflow(SaleSteps):
             return SaleState(name=StateName.ERRORED, error="Sale failed", settled=True)
         if verdict.free_slot or slot == SlotState.Paid:
             name = StateName.CANCELLED if slot == SlotState.Cancelled else StateName.FINISHED
+            if name == StateName.FINISHED and verdict.free_slot:
+                metrics.payout(self._earned())
             return SaleState(name=name, settled=True, returned_collateral=returned)
         return SaleState(name=StateName.ERRORED, error=state.error or verdict.reason, settled=True)

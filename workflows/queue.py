@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         Running,
     )
     from sales.validation import RequestRefusedError, check_ask
+    from workflows import metrics
 
 RECENT_KEYS = 512
 """How many applied event keys the queue remembers to drop re-delivered chain events."""
@@ -452,6 +453,7 @@ class SlotQueueWorkflow:
         )
 
     def _show(self) -> None:
+        metrics.queue_status(len(self._items), len(self._running), self._settings.max_workers)
         state = "paused" if self._paused else "running"
         workflow.set_current_details(
             f"**{state}** — {len(self._items)} queued, "

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from sales.periods import Periodicity
     from sales.proof_window import Move, plan_proof
     from sales.settlement import ChainFacts, Verdict, settle
+    from workflows import metrics
     from workflows.sale_base import (
         SaleSteps,
         describe,
@@ -95,6 +96,7 @@ class SlotSaleWorkflow(SaleSteps):
     @workflow.run
     async def run(self, sale: SaleInput) -> SaleOutcome:
         self._announce("started")
+        metrics.sale_started("queue" if sale.item is not None else "recovery")
         try:
             await self.run_steps(self.data.state)
         finally:
@@ -105,6 +107,7 @@ class SlotSaleWorkflow(SaleSteps):
             workflow.continue_as_new(
                 args=[HostingInput(data=self.data)], workflow=SLOT_HOSTING_WORKFLOW
             )
+        metrics.sale_ended(str(self.data.state.name))
         if self._cancel_requested:
             raise asyncio.CancelledError("sale cancelled by operator")
         final = self.data.state

@@ -42,7 +42,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from sales.models import FillRecord, StorageRequest
     from sales.settlement import ChainFacts
+    from workflows import metrics
     from workflows import search_attributes as sa
+    from workflows.details import details_of
     from workflows.phases import TRANSITIONS, gives_up, options
     from workflows.sale_state import SaleData, SaleState, StateName
 
@@ -186,6 +188,8 @@ class SaleSteps:
         if state.name != previous and state.name not in TRANSITIONS[previous]:
             raise RuntimeError(f"transition {previous} → {state.name} is not allowed")
         self.data.state = state
+        if state.name != previous:
+            metrics.state_entered(str(state.name))
         self._announce(f"{previous} → {state.name}")
 
     def _announce(self, what: str) -> None:
@@ -208,31 +212,7 @@ class SaleSteps:
 
     def _details(self) -> str:
         """The Web UI's one-glance summary of the sale (current details, markdown)."""
-        d = self.data
-        lines = [
-            f"**{d.state.name}**",
-            "",
-            f"- request `{d.request_id}` slot {d.slot_index}",
-            f"- slot id `{d.slot_id}`",
-        ]
-        if d.reservation is not None:
-            lines.append(f"- reservation `{d.reservation.id}`")
-            lines.append(f"- availability `{d.reservation.availability_id}`")
-        lines.append(f"- fill: {d.fill}")
-        if d.current_period is not None:
-            lines.append(f"- period {d.current_period}")
-        if d.periods or d.proofs_submitted or d.missed_periods:
-            lines.append(
-                f"- proofs submitted {d.proofs_submitted}, missed {d.missed_periods}"
-                f" (over {d.periods} periods)"
-            )
-        if d.collateral_on_chain is not None:
-            lines.append(f"- collateral on chain {d.collateral_on_chain}")
-        if d.next_deadline is not None:
-            lines.append(f"- next deadline (chain time) {d.next_deadline}")
-        if d.state.error:
-            lines.append(f"- error: {d.state.error}")
-        return "\n".join(lines)
+        return details_of(self.data)
 
     def _log(self, message: str, **extra: object) -> None:
         d = self.data
@@ -338,6 +318,9 @@ class SaleSteps:
 
     async def _record_fill(self, fill: FillRecord) -> None:
         """Workflow state first, then the reservation row (what reconciliation reads)."""
+        if fill == FillRecord.LANDED and self.data.fill != FillRecord.LANDED:
+            metrics.fill_landed(self._deducted())
+            self.data.filled_at = self._chain_now()
         self.data.fill = fill
         reservation = self.data.reservation
         if reservation is not None:
@@ -380,6 +363,7 @@ class SaleSteps:
                 CloseReservationResult,
             )
             self.data.returned_collateral = returned
+            metrics.collateral_returned(returned)
             if result.availability_saved is not None:
                 await self._signal_queue(AVAILABILITY_SAVED_SIGNAL, result.availability_saved)
 

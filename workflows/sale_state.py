@@ -128,6 +128,8 @@ class SaleData(BaseModel):
     """Chain time by which the next thing must happen (the period's end while proving)."""
     collateral_on_chain: Uint256 | None = None
     """currentCollateral at the last read of a slot this host holds."""
+    filled_at: Timestamp | None = None
+    """Chain time (as this sale saw it) when its fill was known to have landed: payout metric."""
     runs: int = 1
     seen_events: list[str] = Field(default_factory=list)
     returned_collateral: Uint256 | None = None

@@ -15,6 +15,7 @@ from deploy.local.scenario import (
     deploy,
     deployed,
     post_request,
+    start_api,
     start_data_server,
     start_worker,
 )
@@ -61,7 +62,27 @@ def _prepare(stack: LocalStack, roles: Roles) -> StackState:
     worker = start_worker(state.environment(), stack.root / "worker.log")
     state.extra["worker.py"] = worker.pid
     stack.save(state)
+    _start_api(stack, state)
     return state
+
+
+API_PORT = 8080
+"""Codex's REST port; the demo takes a free one when something else holds it."""
+
+
+def _start_api(stack: LocalStack, state: StackState) -> None:
+    """The sales REST API next to the worker (restarted, like the worker), its URL kept in the
+    stack's env as SALES_API_URL for the CLI."""
+    from deploy.local.processes import pid_alive, port_open, terminate
+
+    api_pid = state.extra.get("--role api")
+    if api_pid is not None and pid_alive(api_pid):
+        terminate(api_pid, "--role api")
+    port = None if port_open(API_PORT) else API_PORT
+    api, url = start_api(state.environment(), stack.root / "api.log", port)
+    state.extra["--role api"] = api.pid
+    state.env = {**state.env, "SALES_API_URL": url}
+    stack.save(state)
 
 
 async def _ensure_availability(settings: HostSettings) -> None:
@@ -113,6 +134,7 @@ async def run_demo(slots: int = 3, keep_running: bool = False) -> int:
     settings = HostSettings.from_env()
     assert state.temporal is not None and state.anvil is not None
     print(f"Temporal Web UI: {state.temporal.ui_url}")
+    print(f"Sales REST API (Codex-compatible): {state.env['SALES_API_URL']}/sales/availability")
     await _ensure_availability(settings)
     client = await _client(settings)
     await start_service(
@@ -146,11 +168,14 @@ async def run_demo(slots: int = 3, keep_running: bool = False) -> int:
     if not keep_running:
         from deploy.local.processes import terminate
 
-        for name in ("worker.py", "store.server"):
+        for name, needle in (("worker.py", "worker.py"), ("--role api", "--role api")):
             pid = state.extra.pop(name, None)
             if pid is not None:
-                terminate(pid, name)
+                terminate(pid, needle)
+        pid = state.extra.pop("store.server", None)
+        if pid is not None:
+            terminate(pid, "store.server")
         stack.save(state)
-        print("Worker stopped; Temporal, PostgreSQL and anvil stay up for the Web UI.")
+        print("Worker and API stopped; Temporal, PostgreSQL and anvil stay up for the Web UI.")
         print("Stop them with: .venv/bin/python starter.py stack down")
     return 0 if finished == slots else 1

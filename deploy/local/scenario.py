@@ -113,6 +113,23 @@ def start_worker(environment: dict[str, str], log_path: Path, role: str = "all")
     return ManagedProcess(pid=pid, needle="worker.py")
 
 
+def start_api(
+    environment: dict[str, str], log_path: Path, port: int | None = None
+) -> tuple[ManagedProcess, str]:
+    """The sales REST API (`worker.py --role api`) on loopback; returns it and its base URL
+    (`http://127.0.0.1:PORT/api/codex/v1`) once it accepts connections."""
+    from deploy.local.processes import port_open
+
+    port = port or free_port()
+    env = {**environment, "SALES_API_ADDRESS": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(REPO_ROOT / "worker.py"), "--role", "api"]
+    process = ManagedProcess(pid=spawn(command, log_path, env=env), needle="worker.py")
+    wait_until(lambda: port_open(port) or not process.alive(), 60, "the sales REST API")
+    if not process.alive():
+        raise RuntimeError(f"the sales REST API exited; see {log_path}")
+    return process, f"http://127.0.0.1:{port}/api/codex/v1"
+
+
 async def post_request(
     rpc_url: str,
     marketplace: str,

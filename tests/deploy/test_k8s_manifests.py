@@ -21,9 +21,11 @@ from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
-SECRETS = {ENVIRONMENT[field] for field in SECRET_SETTINGS}
+OPTIONAL_SECRETS = {"api": {"SALES_API_TOKEN"}}
+"""Secrets a role mounts that it can run without (the API's bearer token)."""
+SECRETS = {ENVIRONMENT[field] for field in SECRET_SETTINGS} | {"SALES_API_TOKEN"}
 TEST_KEY = "0x" + "11" * 32
-OTHER_VARIABLES = {"SALES_LOG_LEVEL"}
+OTHER_VARIABLES = {"SALES_LOG_LEVEL", "SALES_LOG_FORMAT"}
 
 
 def documents() -> list[dict[str, Any]]:
@@ -97,14 +99,16 @@ def test_secrets_come_only_from_the_secret_and_only_where_needed() -> None:
             if variable["name"] in SECRETS:
                 assert "secretKeyRef" in variable["valueFrom"], (name, variable["name"])
         needed = {ENVIRONMENT[f] for role in roles(deployment) for f in ROLE_NEEDS[role]}
+        needed |= {v for role in roles(deployment) for v in OPTIONAL_SECRETS.get(role, set())}
         mounted = {v["name"] for v in container(deployment).get("env", []) if "valueFrom" in v}
         assert mounted <= needed, f"{name} mounts secrets it does not need"
 
 
 def test_each_secret_key_is_mounted_exactly_into_the_roles_that_need_it() -> None:
     """Issue 13, point 6 (least privilege): every key of the Secret reaches exactly the roles
-    whose settings need it: the signer key only chain-tx, the DSN only sales, the RPC URL (an
-    API key with most providers) sales and chain-tx, and the proving role no secret at all.
+    whose settings need it: the signer key only chain-tx, the DSN sales and the REST API, the
+    RPC URL (an API key with most providers) sales and chain-tx, the API's token only the API,
+    and the proving role no secret at all.
     Nothing takes the whole Secret (envFrom secretRef)."""
     secret_keys = set(one("Secret")["stringData"])
     assert secret_keys == SECRETS
@@ -117,7 +121,7 @@ def test_each_secret_key_is_mounted_exactly_into_the_roles_that_need_it() -> Non
             for role in its_roles
             for field in ROLE_NEEDS[role]
             if field in SECRET_SETTINGS
-        }
+        } | {key for role in its_roles for key in OPTIONAL_SECRETS.get(role, set())}
         mounted = {
             v["valueFrom"]["secretKeyRef"]["key"]
             for v in container(deployment).get("env", [])
@@ -128,8 +132,9 @@ def test_each_secret_key_is_mounted_exactly_into_the_roles_that_need_it() -> Non
             mounted_in[key] |= set(its_roles)
     assert mounted_in == {
         "SALES_SIGNER_KEY": {"chain-tx"},
-        "SALES_DATABASE_URL": {"sales"},
+        "SALES_DATABASE_URL": {"sales", "api"},
         "SALES_RPC_URL": {"sales", "chain-tx"},
+        "SALES_API_TOKEN": {"api"},
     }
 
 

@@ -1,14 +1,18 @@
-"""The operator CLI: clear errors for bad input, availabilities on a real PostgreSQL."""
+"""The operator CLI: clear errors for bad input, availabilities through the REST API."""
 
 import contextlib
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 import starter
+from api.app import create_app
+from deploy.local.processes import free_port
+from ledger.memory import MemoryLedger
 
 CREATE = ["availability", "create", "--duration", "60", "--min-price", "1"]
 
@@ -17,7 +21,8 @@ CREATE = ["availability", "create", "--duration", "60", "--min-price", "1"]
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Never read the developer's .stack/ nor inherit SALES_* from the shell."""
     monkeypatch.setenv("SALES_STACK_DIR", str(tmp_path / "no-stack"))
-    for name in ("SALES_DATABASE_URL", "SALES_SIGNER_KEY", "SALES_MARKETPLACE_ADDRESS"):
+    for name in ("SALES_DATABASE_URL", "SALES_SIGNER_KEY", "SALES_MARKETPLACE_ADDRESS",
+                 "SALES_API_URL", "SALES_API_TOKEN"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 
@@ -41,9 +46,14 @@ def test_rest_2_bad_sizes_are_refused_with_a_clear_message(
     assert code == 2 and message in err
 
 
-def test_no_database_configured_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_api_that_does_not_answer_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI goes through the REST API (issue: the operator's surface, point 5): without one
+    it says where it looked and how to start it."""
+    monkeypatch.setenv("SALES_API_URL", f"http://127.0.0.1:{free_port()}/api/codex/v1")
     code, _, err = run([*CREATE, "--total-size", "10", "--total-collateral", "5"], capsys)
-    assert code == 2 and "SALES_DATABASE_URL" in err
+    assert code == 2 and "does not answer" in err and "--role api" in err
 
 
 def test_service_needs_a_host_identity(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,27 +61,47 @@ def test_service_needs_a_host_identity(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "SALES_SIGNER_KEY" in err
 
 
-def test_availabilities_are_created_listed_and_updated(
-    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def in_process_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's HTTP calls reach the API app in process, over a memory ledger."""
+    app = create_app(MemoryLedger(quota_bytes=10**9))
+    monkeypatch.setattr(starter, "api_transport", lambda: httpx.ASGITransport(app=app))
+    monkeypatch.setenv("SALES_API_URL", "http://cli.test/api/codex/v1")
+
+
+@pytest.mark.usefixtures("in_process_api")
+def test_availabilities_are_created_listed_and_updated_through_the_api(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
-    code, out, _ = run([*CREATE, "--total-size", "1000", "--total-collateral", "5000"], capsys)
+    """create, update, list and reservations print the API's JSON with --json (Codex's field
+    names, big numbers as strings) and a table without it."""
+    code, out, _ = run([*CREATE, "--total-size", "1000", "--total-collateral", "5000", "--json"],
+                       capsys)  # fmt: skip
     assert code == 0
     created = json.loads(out)
-    assert created["total_size"] == created["free_size"] == 1000 and created["enabled"]
+    assert created["totalSize"] == created["freeSize"] == 1000 and created["enabled"]
+    assert created["totalCollateral"] == "5000"
 
-    code, out, _ = run(["availability", "update", created["id"], "--disable"], capsys)
+    code, out, _ = run(["availability", "update", created["id"], "--disable", "--json"], capsys)
     assert code == 0 and json.loads(out)["enabled"] is False
 
-    code, out, _ = run(["availability", "list"], capsys)
+    code, out, _ = run(["availability", "list", "--json"], capsys)
     assert [a["id"] for a in json.loads(out)] == [created["id"]]
 
+    code, table, _ = run(["availability", "list"], capsys)
+    header, _rule, row = table.splitlines()
+    assert header.split()[:3] == ["id", "totalSize", "freeSize"]
+    assert row.split()[:3] == [created["id"], "1000", "1000"]
 
+    code, out, _ = run(["availability", "reservations", created["id"]], capsys)
+    assert code == 0 and out.strip() == "(none)"
+
+
+@pytest.mark.usefixtures("in_process_api")
 def test_a_keyed_create_run_twice_makes_one_availability(
-    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
-    keyed = [*CREATE, "--total-collateral", "5000", "--key", "k8s-job"]
+    keyed = [*CREATE, "--total-collateral", "5000", "--key", "k8s-job", "--json"]
     code, out, _ = run([*keyed, "--total-size", "1000"], capsys)
     assert code == 0
     code, again, _ = run([*keyed, "--total-size", "1000"], capsys)
@@ -80,12 +110,16 @@ def test_a_keyed_create_run_twice_makes_one_availability(
     assert code == 2 and "update it instead" in err
 
 
-def test_updating_an_unknown_availability_is_refused(
-    database_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("SALES_DATABASE_URL", database_dsn)
+@pytest.mark.usefixtures("in_process_api")
+def test_refusals_of_the_api_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown availability (404) and a slot without a sale (404) come back as the API's
+    status and message."""
     code, _, err = run(["availability", "update", "0x" + "ab" * 32, "--enable"], capsys)
-    assert code == 2 and "not" in err.lower()
+    assert code == 2 and "404 Availability not found" in err
+    code, out, _ = run(["slots"], capsys)
+    assert code == 0 and out.strip() == "(none)"
+    code, _, err = run(["slots", "0x" + "cd" * 32], capsys)
+    assert code == 2 and "Provider not filling slot" in err
 
 
 async def test_service_start_is_idempotent_and_stop_ends_it(temporal_client: Client) -> None:
