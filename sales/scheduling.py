@@ -73,6 +73,9 @@ class SchedulerInput(Message):
     """Continue as new after this many reads, so the history stays bounded."""
     last_period: int | None = None
     """The last period read: a new run first waits for the next one."""
+    period_seconds: int | None = None
+    clock_offset: int = 0
+    """Chain time minus workflow time at the last read (periods are chain time)."""
     reads: int = 0
     proof_wakes: int = 0
     change_wakes: int = 0
