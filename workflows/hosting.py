@@ -27,6 +27,8 @@ nothing for `scheduler_silence_periods` periods it reads the chain itself and re
 with no scheduler running it reads every period, as without the setting.
 """
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -327,11 +329,12 @@ class SlotHostingWorkflow(SaleSteps):
         """The next reading to act on: the scheduler's, or our own read when this stay in
         proving has none yet, the scheduler was silent too long, or there is no scheduler."""
         if self._wake is None and self._polled:
-            await workflow.wait_condition(
-                lambda: self._wake is not None,
-                timeout=timedelta(seconds=self._silence_seconds()),
-                timeout_summary="scheduler silent" if self._watched else "next period",
-            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._wake is not None,
+                    timeout=timedelta(seconds=self._silence_seconds()),
+                    timeout_summary="scheduler silent" if self._watched else "next period",
+                )
         wake, self._wake = self._wake, None
         if wake is not None:
             periods = Periodicity(seconds=wake.status.period_seconds)
@@ -343,12 +346,15 @@ class SlotHostingWorkflow(SaleSteps):
         return await self._proving_status()
 
     def _silence_seconds(self) -> int:
-        """How long to wait for a wake: several periods when a scheduler watches the slot,
-        else until just after the current period (polling, as without a scheduler)."""
+        """How long to wait for a wake. Watched by a scheduler: until `scheduler_silence_periods`
+        whole periods after the current one passed without a word, plus half a period for the
+        scheduler's read of the next one to arrive. Else until just after the current period
+        (polling, as without a scheduler)."""
         end = self.data.next_deadline or self._chain_now()
-        if not self._watched:
-            return max(1, end + 1 - self._chain_now())
-        return max(1, self.data.settings.scheduler_silence_periods * self._period_seconds)
+        if self._watched:
+            silent = self.data.settings.scheduler_silence_periods * self._period_seconds
+            end += silent + self._period_seconds // 2
+        return max(1, end + 1 - self._chain_now())
 
     async def _watch(self) -> bool:
         """Register with the host's scheduler (idempotent); False when none is running."""
