@@ -30,7 +30,7 @@ from sales.scheduling import (
     SlotWake,
     wake_for,
 )
-from tests.workflows.fakes import HOST, FakeSale, chain_now
+from tests.workflows.fakes import FakeSale, chain_now
 from workflows.hosting import SlotHostingWorkflow
 from workflows.sale_state import HostingInput, SaleData, SaleState, StateName
 from workflows.scheduler import ProvingSchedulerWorkflow
@@ -69,7 +69,6 @@ class FakeFleet:
     """The slots of one host, and the scheduler's view of them all at one (fake) block."""
 
     router: Router = field(default_factory=Router)
-    signer: str = HOST
     reads: list[int] = field(default_factory=list)
     """Chain time of each batched read."""
     slots_read: list[int] = field(default_factory=list)
@@ -100,7 +99,7 @@ class FakeFleet:
                 proof_required=status.proof_required,
                 proof_will_be_required=status.proof_will_be_required,
             )
-            reason = wake_for(facts, self.signer)
+            reason = wake_for(facts, fake.signer)
             if reason is not None:
                 wakes.append(SlotWake(slot=ref, reason=reason, status=status))
         return ScheduleRead(
@@ -123,6 +122,7 @@ async def fleet_workers(
 ) -> AsyncIterator[None]:
     """Workers on the three task queues, every activity routed to the fleet's fakes."""
     acts = fleet.router.activities()
+    concurrency = options.pop("max_concurrent_activities", None)
     async with AsyncExitStack() as stack:
         for task_queue in (SALES_TASK_QUEUE, CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE):
             sales = task_queue == SALES_TASK_QUEUE
@@ -133,7 +133,7 @@ async def fleet_workers(
                 activities=[*acts, fleet.proving_schedule] if sales else acts,
                 max_concurrent_activities=prover_slots
                 if task_queue == PROVING_TASK_QUEUE
-                else None,
+                else concurrency,
                 **options,
             )
             await stack.enter_async_context(worker)
