@@ -76,6 +76,7 @@ ACTION_EVENTS = frozenset(
     }
 )
 """History events that Temporal Cloud bills as actions (workflow tasks are not billed)."""
+SIGNAL_SENT = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
 
 
 @dataclass
@@ -134,12 +135,15 @@ class Level:
     scheduler_events: float = 0.0
     """The scheduler's history events per slot-period."""
     scheduler_actions: float = 0.0
+    """The scheduler's actions per slot-period, its wake signals not included."""
+    signals_per_due: float = 0.0
+    """Wake signals the scheduler sent per due slot-period (billed to the due period)."""
 
     def actions_per_day(self, percent: int) -> tuple[float, float]:
         """Actions per slot per day at 120 s periods: with proofs due at `percent`, and with
         no proof ever due (polling alone)."""
         idle = self.idle.per("actions") + self.scheduler_actions
-        busy = self.busy.per("actions") + self.scheduler_actions
+        busy = self.busy.per("actions") + self.signals_per_due + self.scheduler_actions
         mixed = (percent / 100) * busy + (1 - percent / 100) * idle
         return mixed * DAY_AT_120S, idle * DAY_AT_120S
 
@@ -264,8 +268,10 @@ async def run_level(
         events = await histories(client, scheduler.id, window_start)
         inside = [e for b in by_period(events, periods, window).values() for e in b]
         total, _, actions = count(inside)
+        sent = sum(e.event_type == SIGNAL_SENT for e in inside)
         level.scheduler_events = total / (args.periods * count_)
-        level.scheduler_actions = actions / (args.periods * count_)
+        level.scheduler_actions = (actions - sent) / (args.periods * count_)
+        level.signals_per_due = sent / due if due else 0.0
 
     targets = [*handles, *([scheduler] if scheduler else [])]
     await in_chunks(terminator(h) for h in targets)
