@@ -7,6 +7,7 @@ Idle hosting workflows run nothing and add no history. This module holds the nam
 and the one pure rule both sides share (`wake_for`): which reading wakes a slot, and why.
 """
 
+import math
 from enum import StrEnum
 
 from pydantic import Field
@@ -127,6 +128,27 @@ __all__ = [
     "SchedulerStats",
     "SlotWake",
     "WakeReason",
+    "proving_concurrency",
     "scheduler_workflow_id",
     "wake_for",
 ]
+
+
+def proving_concurrency(
+    *,
+    proof_seconds: float,
+    period_seconds: int,
+    due_per_period: float,
+    cores: int,
+    landing_seconds: float = 5.0,
+) -> int:
+    """Proofs the proving role should run at once (`SALES_PROVING_CONCURRENCY`), from the
+    measured time of one proof (`benchmarks/bench_proofs.py`): enough that the proofs due in a
+    period all finish before its end minus the landing time, and never more than the cores,
+    since a CPU-bound proof only slows the others down. When even the cores do not suffice the
+    host needs more proving workers (each runs this many)."""
+    if proof_seconds <= 0 or period_seconds <= 0 or cores < 1 or due_per_period < 0:
+        raise ValueError("proof and period seconds must be positive, cores at least 1")
+    budget = max(1.0, period_seconds - landing_seconds)
+    needed = math.ceil(due_per_period * proof_seconds / budget)
+    return max(1, min(cores, needed))
