@@ -311,6 +311,7 @@ async def start_service(
     from sales.api import RECONCILE_WORKFLOW, SALES_TASK_QUEUE, SLOT_QUEUE_WORKFLOW, SaleSettings
     from sales.dispersal import DispersalWindow
     from sales.queue_api import QueueInput, QueueSettings
+    from sales.scheduling import PROVING_SCHEDULER_WORKFLOW, SchedulerInput, scheduler_workflow_id
     from sales.service_api import (
         CHAIN_FOLLOWER_WORKFLOW,
         FollowInput,
@@ -320,6 +321,7 @@ async def start_service(
     )
 
     sale = SaleSettings(
+        scheduled_proving=True,
         simulate_proof_failures=options["simulate_proof_failures"],
         dispersal=DispersalWindow(
             initial_bits=options["dispersal_initial_bits"],
@@ -339,6 +341,15 @@ async def start_service(
         task_queue=SALES_TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         static_summary="the host's slot queue",
+    )
+    scheduler_id = scheduler_workflow_id(settings.host_address)
+    await client.start_workflow(
+        PROVING_SCHEDULER_WORKFLOW,
+        SchedulerInput(host=settings.host_address),
+        id=scheduler_id,
+        task_queue=SALES_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="one chain read per period for every hosted slot",
     )
     follower_id = follower_workflow_id(settings.host_address)
     await client.start_workflow(
@@ -376,7 +387,12 @@ async def start_service(
                 ),
             ),
         )
-    return {"queue": queue_id, "follower": follower_id, "reconcile schedule": reconcile_id}
+    return {
+        "queue": queue_id,
+        "follower": follower_id,
+        "reconcile schedule": reconcile_id,
+        "proving scheduler": scheduler_id,
+    }
 
 
 async def stop_service(client: Any, settings: HostSettings) -> None:

@@ -28,6 +28,14 @@ from sales.api import (
 )
 from sales.metrics import PROOF_SUBMISSION
 from sales.models import MarketplaceConfig
+from sales.scheduling import (
+    MARKET_PROVING_SCHEDULE,
+    ScheduledSlotFacts,
+    ScheduleRead,
+    ScheduleReadInput,
+    SlotWake,
+    wake_for,
+)
 
 HEARTBEAT_EVERY = 5.0
 """Seconds between keep-alive heartbeats during a transaction (below the 30 s timeout)."""
@@ -135,6 +143,51 @@ class MarketActivities:
                 host=snap.host,
             )
 
+    @activity.defn(name=MARKET_PROVING_SCHEDULE)
+    async def proving_schedule(self, read: ScheduleReadInput) -> ScheduleRead:
+        """The proving scheduler's one read per period: every slot's facts at one block, and
+        back only the slots to wake (`sales.scheduling.wake_for`), so the result stays small."""
+        async with business_errors():
+            config = await self._configuration()
+            signer = await self._market.get_signer()
+            pairs = [(ref.slot_id, ref.request_id) for ref in read.slots]
+            batch = await self._market.proving_snapshots(pairs)
+            wakes = []
+            for ref, (sid, _) in zip(read.slots, pairs, strict=True):
+                snap = batch.snapshots[sid]
+                facts = ScheduledSlotFacts(
+                    slot_state=snap.slot_state,
+                    request_state=snap.request_state,
+                    host=snap.host,
+                    proof_required=snap.proof_required,
+                    proof_will_be_required=snap.proof_will_be_required,
+                )
+                reason = wake_for(facts, signer)
+                if reason is None:
+                    continue
+                status = ProvingStatus(
+                    slot_state=snap.slot_state,
+                    proof_required=snap.proof_required,
+                    proof_will_be_required=snap.proof_will_be_required,
+                    pointer=snap.pointer,
+                    challenge=snap.challenge,
+                    chain_time=snap.timestamp,
+                    period_seconds=config.proofs.period,
+                    downtime=config.proofs.downtime,
+                    block_number=snap.block_number,
+                    seconds_per_block=snap.seconds_per_block,
+                    request_state=snap.request_state,
+                    host=snap.host,
+                )
+                wakes.append(SlotWake(slot=ref, reason=reason, status=status))
+            return ScheduleRead(
+                block_number=batch.block_number,
+                chain_time=batch.timestamp,
+                period_seconds=config.proofs.period,
+                slots_read=len(pairs),
+                wakes=wakes,
+            )
+
     @activity.defn(name=Activity.MARKET_MY_SLOTS)
     async def my_slots(self) -> MySlots:
         """SALES-4: this host's slots that are still active."""
@@ -190,6 +243,7 @@ class MarketActivities:
             self.slot_collateral,
             self.proving_status,
             self.my_slots,
+            self.proving_schedule,
         ]
 
     def transactions(self) -> list[Callable[..., object]]:

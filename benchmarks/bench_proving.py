@@ -1,136 +1,361 @@
-"""How many proving sales one worker sustains with no missed period (fake prover).
+"""Proving at scale: how many hosted slots one worker sustains with no missed period, and what
+an idle and a due slot-period cost, for both hosting designs in the same run.
 
-One process plays one worker (`worker.py --role all`): the sales, chain-tx and proving task
-queues, the proving queue limited to --prover-slots concurrent proofs. Every sale runs the real
-SlotSale workflow against fake activities; the fake chain requires a proof in every period and
-the fake prover takes --prove-ms. For N = 25, 50, 100, ... sales the run waits until all are
-filled, then watches --periods whole periods and counts the periods in which a sale's proof was
-not submitted in time. It stops at the first N with a miss (or at --max).
+- **polling** (`SaleSettings()`): every hosting workflow reads the chain itself each period
+  (one read activity and one timer per slot per period).
+- **scheduled** (`SaleSettings(scheduled_proving=True)`): one `ProvingScheduler` per host reads
+  every slot at one block once per period and signals only the slots whose proof is due.
 
-Prints per N: missed periods, the worst submission delay into a period, and the largest N with
-no miss. The dev server shares the machine, so the figure is a floor for a dedicated worker.
+Same dev server, same process (`worker.py --role all`: sales, chain-tx and proving queues), same
+fake chain and fake prover (--prove-ms per proof, --prover-slots at once). A proof is due in a
+slot-period with --probability percent, drawn from a hash of (request, period), so both designs
+face the same draws. Hosting workflows start already proving (acquisition is not measured).
+For N = --start, 2N, ... slots per design the run waits until every slot has read the chain,
+watches --periods whole periods and counts due periods whose proof did not land in the period.
+A design stops at its first N with a miss (or at --max).
 
-    .venv/bin/python benchmarks/bench_proving.py [--period 10] [--periods 3] [--max 800]
+Per level it prints missed periods, the worst landing into a period, the scheduler's reads per
+period, and from a sample of histories the events and activities per slot-period when idle and
+when a proof is due (the scheduler's own events are shown per slot). At the end: the sustained
+slots of both designs and Temporal actions per slot per day at 120 s periods (the actions are
+the billed commands in the histories: activities, timers, signals received and sent, search
+attribute upserts, markers, continue-as-new; the scheduler's share divided over its slots).
+
+    .venv/bin/python benchmarks/bench_proving.py [--period 10] [--periods 3] [--max 6400]
 """
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.bench_sale import Router, dev_server, fake_host, start_sale
+from benchmarks.bench_sale import dev_server
 from sales.api import (
+    SALES_TASK_QUEUE,
+    SLOT_HOSTING_WORKFLOW,
+    Activity,
     OnProveInput,
+    SaleSettings,
     SubmitProofInput,
     TxOutcome,
+    sale_workflow_id,
 )
-from sales.models import Groth16Proof, RequestState, SlotState
+from sales.ids import slot_id
+from sales.models import Groth16Proof
 from sales.periods import Periodicity
-from tests.workflows.fakes import FakeSale, an_availability, chain_now, make_request
+from sales.scheduling import PROVING_SCHEDULER_WORKFLOW, SchedulerInput, scheduler_workflow_id
+from tests.workflows.fake_fleet import FakeFleet, fleet_workers, hosting_input, proving_fake
+from tests.workflows.fakes import FakeSale, make_request
+from workflows import ALL_WORKFLOWS
+
+DESIGNS = ("polling", "scheduled")
+DAY_AT_120S = 24 * 3600 // 120
+"""Periods per day at Codex's 120 s periods."""
+
+ACTION_EVENTS = frozenset(
+    {
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_TIMER_STARTED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+        EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+        EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+        EventType.EVENT_TYPE_MARKER_RECORDED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
+"""History events that Temporal Cloud bills as actions (workflow tasks are not billed)."""
+SIGNAL_SENT = EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED
 
 
 @dataclass
-class TimedFakeSale(FakeSale):
-    """The fake chain and prover of one sale, recording when each proof was submitted."""
+class BenchSale(FakeSale):
+    """One slot's fake chain and prover: a proof is due with `percent` probability per period,
+    the prover takes `prove_seconds` (a sleep: its time, not its CPU)."""
 
+    percent: int = 25
     prove_seconds: float = 0.1
-    submitted: list[int] = field(default_factory=list)
+    landed: list[float] = field(default_factory=list)
+    """Wall-clock time at which each proof submission completed."""
+
+    def required(self, period: int) -> bool:
+        digest = hashlib.sha256(f"{self.request.id}:{period}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % 100 < self.percent
 
     async def on_prove(self, prove: OnProveInput) -> Groth16Proof:
-        await asyncio.sleep(self.prove_seconds)  # the prover's time, without its CPU
+        await asyncio.sleep(self.prove_seconds)
         return await super().on_prove(prove)
 
     async def submit_proof(self, submit: SubmitProofInput) -> TxOutcome:
-        self.submitted.append(chain_now())
-        return await super().submit_proof(submit)
+        outcome = await super().submit_proof(submit)
+        self.landed.append(time.time())
+        return outcome
 
 
-def new_sale(nonce: int, period: int, prove_seconds: float) -> TimedFakeSale:
-    fake = TimedFakeSale(
-        availability=an_availability(),
-        request=make_request(expiry=600, duration=3600, nonce=nonce),
-        period=period,
-        request_state_after_fill=RequestState.Started,
-        prove_seconds=prove_seconds,
-    )
-    fake.created_at = int(time.time())
-    return fake
+@dataclass
+class Cost:
+    """Events, activities and actions summed over slot-periods of one kind."""
+
+    slot_periods: int = 0
+    events: int = 0
+    activities: int = 0
+    actions: int = 0
+
+    def add(self, events: int, activities: int, actions: int) -> None:
+        self.slot_periods += 1
+        self.events += events
+        self.activities += activities
+        self.actions += actions
+
+    def per(self, what: str) -> float:
+        return getattr(self, what) / self.slot_periods if self.slot_periods else 0.0
 
 
+@dataclass
 class Level:
-    def __init__(self, sales: int, missed: int, worst_delay: int) -> None:
-        self.sales, self.missed, self.worst_delay = sales, missed, worst_delay
+    design: str
+    slots: int
+    missed: int
+    due: int
+    worst_delay: float
+    reads_per_period: float
+    idle: Cost
+    busy: Cost
+    scheduler_events: float = 0.0
+    """The scheduler's history events per slot-period."""
+    scheduler_actions: float = 0.0
+    """The scheduler's actions per slot-period, its wake signals not included."""
+    signals_per_due: float = 0.0
+    """Wake signals the scheduler sent per due slot-period (billed to the due period)."""
+
+    def actions_per_day(self, percent: int) -> tuple[float, float]:
+        """Actions per slot per day at 120 s periods: with proofs due at `percent`, and with
+        no proof ever due (polling alone)."""
+        idle = self.idle.per("actions") + self.scheduler_actions
+        busy = self.busy.per("actions") + self.signals_per_due + self.scheduler_actions
+        mixed = (percent / 100) * busy + (1 - percent / 100) * idle
+        return mixed * DAY_AT_120S, idle * DAY_AT_120S
+
+
+async def in_chunks(calls: Iterable[Callable[[], Awaitable[Any]]], size: int = 100) -> list[Any]:
+    """Run the calls `size` at a time (thousands of client calls without a burst)."""
+    pending, results = list(calls), []
+    for start in range(0, len(pending), size):
+        results += await asyncio.gather(*(call() for call in pending[start : start + size]))
+    return results
+
+
+async def histories(client: Client, workflow_id: str, since: float) -> list[Any]:
+    """Events of every run of the workflow that overlaps `since` (follows continue-as-new
+    backwards from the latest run)."""
+    events: list[Any] = []
+    run: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run).fetch_history()
+        events = list(history.events) + events
+        started = history.events[0]
+        previous = started.workflow_execution_started_event_attributes.continued_execution_run_id
+        if not previous or started.event_time.ToSeconds() < since:
+            return events
+        run = previous
+
+
+def by_period(events: list[Any], periods: Periodicity, window: range) -> dict[int, list[Any]]:
+    buckets: dict[int, list[Any]] = {p: [] for p in window}
+    for event in events:
+        period = periods.period_of(int(event.event_time.ToSeconds()))
+        if period in buckets:
+            buckets[period].append(event)
+    return buckets
+
+
+def count(events: list[Any]) -> tuple[int, int, int]:
+    activities = sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events)
+    actions = sum(e.event_type in ACTION_EVENTS for e in events)
+    return len(events), activities, actions
 
 
 async def run_level(
-    client: Client, router: Router, count: int, first_nonce: int, args: argparse.Namespace
+    client: Client, fleet: FakeFleet, design: str, count_: int, host: int, args: argparse.Namespace
 ) -> Level:
     periods = Periodicity(seconds=args.period)
-    fakes = [new_sale(first_nonce + n, args.period, args.prove_ms / 1000) for n in range(count)]
+    signer = f"0x{host:040x}"  # one host per level, with a scheduler of its own
+    fakes = [
+        BenchSale(
+            request=make_request(expiry=600, duration=3600, nonce=host * 100_000 + n),
+            signer=signer,
+            period=args.period,
+            percent=args.probability,
+            prove_seconds=args.prove_ms / 1000,
+        )
+        for n in range(count_)
+    ]
+    now = int(time.time())
     for fake in fakes:
-        router.add(fake)
-    handles = [await start_sale(client, fake, None) for fake in fakes]
-    deadline = time.monotonic() + 120 + count
-    while any(f.slot_state != SlotState.Filled for f in fakes):
+        fleet.add(proving_fake(fake, now))
+    scheduled = design == "scheduled"
+    scheduler: WorkflowHandle[Any, Any] | None = None
+    if scheduled:
+        scheduler = await client.start_workflow(
+            PROVING_SCHEDULER_WORKFLOW,
+            SchedulerInput(host=signer),
+            id=scheduler_workflow_id(signer),
+            task_queue=SALES_TASK_QUEUE,
+        )
+    settings = SaleSettings(scheduled_proving=scheduled)
+
+    def start(fake: BenchSale) -> Callable[[], Awaitable[Any]]:
+        return lambda: client.start_workflow(
+            SLOT_HOSTING_WORKFLOW,
+            hosting_input(fake, settings),
+            id=sale_workflow_id(slot_id(fake.request.id, 0)),
+            task_queue=SALES_TASK_QUEUE,
+        )
+
+    handles: list[WorkflowHandle[Any, Any]] = await in_chunks(start(f) for f in fakes)
+    deadline = time.monotonic() + 120 + count_ / 10
+    while any(Activity.MARKET_PROVING_STATUS not in f.names() for f in fakes):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{count} sales did not all fill in time")
+            raise RuntimeError(f"{count_} slots did not all start proving in time")
         await asyncio.sleep(0.2)
-    first = periods.period_of(int(time.time())) + 1  # the first whole period with all filled
+    first = periods.period_of(int(time.time())) + 1  # the first whole period, all proving
     window = range(first, first + args.periods)
-    end_of_window = periods.period_end(window[-1])
-    while time.time() < end_of_window + 1:  # noqa: ASYNC110  (wall-clock, not a condition)
+    window_start, window_end = periods.period_start(first), periods.period_end(window[-1])
+    reads_before = len(fleet.reads)
+    while time.time() < window_end + 1:  # noqa: ASYNC110  (wall-clock, not a condition)
         await asyncio.sleep(0.5)
-    missed, worst = 0, 0
+    reads = [t for t in fleet.reads[reads_before:] if window_start <= t < window_end]
+    missed = due = 0
+    worst = 0.0
     for fake in fakes:
-        by_period = {periods.period_of(t): t for t in reversed(fake.submitted)}
+        landed = {periods.period_of(int(t)): t for t in reversed(fake.landed)}
         for period in window:
-            if period not in by_period:
+            if not fake.required(period):
+                continue
+            due += 1
+            if period not in landed:
                 missed += 1
             else:
-                worst = max(worst, by_period[period] - periods.period_start(period))
-    for handle in handles:
-        await handle.terminate("benchmark level done")
-    return Level(count, missed, worst)
+                worst = max(worst, landed[period] - periods.period_start(period))
+    idle, busy = Cost(), Cost()
+    sample = list(zip(fakes, handles, strict=True))[: args.sample]
+    for fake, handle in sample:
+        events = await histories(client, handle.id, window_start)
+        for period, bucket in by_period(events, periods, window).items():
+            (busy if fake.required(period) else idle).add(*count(bucket))
+    level = Level(
+        design=design,
+        slots=count_,
+        missed=missed,
+        due=due,
+        worst_delay=worst,
+        reads_per_period=len(reads) / args.periods,
+        idle=idle,
+        busy=busy,
+    )
+    if scheduler is not None:
+        events = await histories(client, scheduler.id, window_start)
+        inside = [e for b in by_period(events, periods, window).values() for e in b]
+        total, _, actions = count(inside)
+        sent = sum(e.event_type == SIGNAL_SENT for e in inside)
+        level.scheduler_events = total / (args.periods * count_)
+        level.scheduler_actions = (actions - sent) / (args.periods * count_)
+        level.signals_per_due = sent / due if due else 0.0
+
+    targets = [*handles, *([scheduler] if scheduler else [])]
+    await in_chunks(terminator(h) for h in targets)
+    return level
+
+
+def terminator(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[None]]:
+    async def terminate() -> None:
+        with contextlib.suppress(RPCError):
+            await handle.terminate("benchmark level done")
+
+    return terminate
+
+
+def report(level: Level) -> None:
+    print(
+        f"  {level.design:9s} {level.slots:5d} slots: {level.missed:4d} of {level.due:5d} due "
+        f"proofs missed, worst landing {level.worst_delay:4.1f} s into its period, "
+        f"scheduler reads/period {level.reads_per_period:.1f}\n"
+        f"  {'':9s} per slot-period  idle: {level.idle.per('events'):5.2f} events "
+        f"{level.idle.per('activities'):4.2f} activities   due: {level.busy.per('events'):5.2f} "
+        f"events {level.busy.per('activities'):4.2f} activities   (+ scheduler "
+        f"{level.scheduler_events:.2f} events)",
+        flush=True,
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
     async with await dev_server() as env:
         client = env.client
-        router = Router()
-        async with fake_host(client, router, prover_slots=args.prover_slots):
+        fleet = FakeFleet()
+        async with fleet_workers(
+            client,
+            fleet,
+            workflows=ALL_WORKFLOWS,
+            prover_slots=args.prover_slots,
+            max_cached_workflows=args.max * 2,
+            max_concurrent_activities=args.max_activities,
+        ):
             print(
-                f"proving sales on one worker: {args.period} s periods, a proof required in "
-                f"every period, fake prover {args.prove_ms} ms x {args.prover_slots} slots, "
-                f"{args.periods} periods watched per level"
+                f"hosted slots on one worker, both designs: {args.period} s periods, a proof due "
+                f"with {args.probability} % probability per slot-period, fake prover "
+                f"{args.prove_ms} ms x {args.prover_slots} slots, {args.periods} periods "
+                "watched per level",
+                flush=True,
             )
-            sustained = 0
-            count, nonce = args.start, 100_000
-            while count <= args.max:
-                level = await run_level(client, router, count, nonce, args)
-                nonce += count
+            sustained: dict[str, Level | None] = {}
+            host = 1
+            for design in DESIGNS:
+                sustained[design] = None
+                count_ = args.start
+                while count_ <= args.max:
+                    level = await run_level(client, fleet, design, count_, host, args)
+                    host += 1
+                    report(level)
+                    if level.missed:
+                        break
+                    sustained[design] = level
+                    count_ *= 2
+            print("results:")
+            old, new = sustained["polling"], sustained["scheduled"]
+            for design, best in sustained.items():
+                if best is None:
+                    print(f"  {design:9s} sustained no level without a missed period")
+                    continue
+                mixed, idle = best.actions_per_day(args.probability)
                 print(
-                    f"  {level.sales:5d} sales: {level.missed:4d} missed periods, "
-                    f"worst submission {level.worst_delay:3d} s into its period"
+                    f"  {design:9s} sustained {best.slots:5d} slots with no missed period; "
+                    f"Temporal actions per slot per day at 120 s periods: {mixed:6.0f} "
+                    f"({args.probability} % due), {idle:6.0f} (no proof ever due)"
                 )
-                if level.missed:
-                    break
-                sustained = count
-                count *= 2
-            print(f"  sustained with no missed period: {sustained} sales")
+            if old is not None and new is not None:
+                print(f"  scheduled / polling sustained slots: {new.slots / old.slots:.1f}x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--period", type=int, default=10)
     parser.add_argument("--periods", type=int, default=3)
+    parser.add_argument("--probability", type=int, default=25)
     parser.add_argument("--prove-ms", type=int, default=100)
-    parser.add_argument("--prover-slots", type=int, default=8)
-    parser.add_argument("--start", type=int, default=25)
-    parser.add_argument("--max", type=int, default=800)
+    parser.add_argument("--prover-slots", type=int, default=64)
+    parser.add_argument("--max-activities", type=int, default=200)
+    parser.add_argument("--start", type=int, default=50)
+    parser.add_argument("--max", type=int, default=6400)
+    parser.add_argument("--sample", type=int, default=20, help="histories inspected per level")
     asyncio.run(main(parser.parse_args()))

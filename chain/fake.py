@@ -15,7 +15,7 @@ transaction is one block at the current clock time; its events get a synthetic t
 """
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from eth_hash.auto import keccak
@@ -33,7 +33,7 @@ from chain.events import (
     SlotReservationsFull,
     StorageRequested,
 )
-from chain.market import MarketError, OnSent, ProvingSnapshot
+from chain.market import MarketError, OnSent, ProvingBatch, ProvingSnapshot
 from sales.dispersal import DispersalWindow, is_eligible
 from sales.hexbytes import to_bytes, to_hex
 from sales.ids import slot_id as make_slot_id
@@ -672,6 +672,16 @@ class FakeMarket:
             challenge=await self.get_challenge(slot_id),
             proof_required=await self.is_proof_required(slot_id),
             proof_will_be_required=await self.will_proof_be_required(slot_id),
+        )
+
+    async def proving_snapshots(self, slots: Sequence[tuple[str, str]]) -> ProvingBatch:
+        """Every snapshot of the same fake block (the fake chain has no blocks in between)."""
+        snapshots = {sid: await self.proving_snapshot(sid, rid) for sid, rid in slots}
+        return ProvingBatch(
+            block_number=self.chain.block_number,
+            timestamp=self.chain.now,
+            seconds_per_block=1.0,
+            snapshots=snapshots,
         )
 
     async def get_challenge(self, slot_id: str) -> str:

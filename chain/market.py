@@ -5,7 +5,7 @@ implements it in memory for fast tests. Both return the domain models of `sales/
 the typed errors below (MKT-2/3).
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -51,6 +51,17 @@ class ProvingSnapshot:
     proof_will_be_required: bool
 
 
+@dataclass(frozen=True)
+class ProvingBatch:
+    """Proving facts of many slots, all read at ONE block (the scheduler's read per period)."""
+
+    block_number: int
+    timestamp: int
+    seconds_per_block: float
+    snapshots: Mapping[str, ProvingSnapshot]
+    """By slot id, as asked."""
+
+
 OnSent = Callable[[str], Awaitable[None]]
 """Called with the tx hash right after broadcast, so a retry can find it (heartbeat it)."""
 
@@ -84,6 +95,11 @@ class Market(Protocol):
     async def will_proof_be_required(self, slot_id: str) -> bool: ...
     async def proving_snapshot(self, slot_id: str, request_id: str) -> ProvingSnapshot:
         """Everything a proving period needs, read at one block (the latest)."""
+        ...
+
+    async def proving_snapshots(self, slots: Sequence[tuple[str, str]]) -> ProvingBatch:
+        """`proving_snapshot` for many (slot id, request id) pairs at one block (the latest),
+        in as few round trips as the backend allows (a JSON-RPC batch on chain)."""
         ...
 
     # transactions: each is safe to retry; pass the hash sent before as `sent`

@@ -41,7 +41,13 @@ from web3.exceptions import (
 )
 
 from chain.errors import CONTEXT, ContractRevertError, contract_error, error_name
-from chain.market import MarketError, OnSent, ProvingSnapshot, SlotStateMismatchError
+from chain.market import (
+    MarketError,
+    OnSent,
+    ProvingBatch,
+    ProvingSnapshot,
+    SlotStateMismatchError,
+)
 from chain.nonce import NonceManager
 from sales.hexbytes import ZERO_ADDRESS, to_bytes, to_hex
 from sales.ids import REQUEST_ABI_TYPE, slot_id
@@ -99,6 +105,19 @@ FUNCTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "approve": ("approve(address,uint256)", ["address", "uint256"], ["bool"]),
     "balanceOf": ("balanceOf(address)", ["address"], ["uint256"]),
 }
+
+SNAPSHOT_VIEWS = (
+    "slotState",
+    "getHost",
+    "getPointer",
+    "getChallenge",
+    "isProofRequired",
+    "willProofBeRequired",
+)
+"""The per-slot views of a batched proving read (`proving_snapshots`)."""
+BATCH_CALLS = 500
+"""eth_calls per JSON-RPC batch request: large enough for few round trips, small enough for a
+node's batch limit (geth allows 1000 by default)."""
 
 DEFAULT_REQUEST_CACHE_SIZE = 128
 BLOCK_TIME_WINDOW = 32
@@ -448,6 +467,96 @@ class OnChainMarket:
             proof_required=await self._proof_flag("isProofRequired", slot_id, number),
             proof_will_be_required=await self._proof_flag("willProofBeRequired", slot_id, number),
         )
+
+    async def proving_snapshots(self, slots: Sequence[tuple[str, str]]) -> ProvingBatch:
+        """`proving_snapshot` of every (slot id, request id) at the latest block, as JSON-RPC
+        batches of eth_call pinned to that block: six views per slot, one per request."""
+        block = await self._rpc("latest block", self._w3.eth.get_block("latest"))
+        number, timestamp = int(block["number"]), int(block["timestamp"])
+        requests = list(dict.fromkeys(request_id.lower() for _, request_id in slots))
+        calls = [self._encode("requestState", [to_bytes(r)]) for r in requests]
+        for sid, _ in slots:
+            arg = [to_bytes(sid)]
+            calls.extend(self._encode(name, arg) for name in SNAPSHOT_VIEWS)
+        results = await self._batch_call(calls, number)
+        request_states = dict(zip(requests, results[: len(requests)], strict=True))
+        snapshots: dict[str, ProvingSnapshot] = {}
+        per_slot = len(SNAPSHOT_VIEWS)
+        spb = await self._seconds_per_block(number, timestamp)
+        for n, (sid, request_id) in enumerate(slots):
+            start = len(requests) + n * per_slot
+            views = dict(zip(SNAPSHOT_VIEWS, results[start : start + per_slot], strict=True))
+            (host,) = self._decoded("getHost", views["getHost"])
+            snapshots[sid] = ProvingSnapshot(
+                block_number=number,
+                timestamp=timestamp,
+                seconds_per_block=spb,
+                slot_state=SlotState(self._decoded("slotState", views["slotState"])[0]),
+                request_state=self._request_state_of(request_states[request_id.lower()]),
+                host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
+                pointer=int(self._decoded("getPointer", views["getPointer"])[0]),
+                challenge=to_hex(self._decoded("getChallenge", views["getChallenge"])[0]),
+                proof_required=self._flag("isProofRequired", views["isProofRequired"]),
+                proof_will_be_required=self._flag(
+                    "willProofBeRequired", views["willProofBeRequired"]
+                ),
+            )
+        return ProvingBatch(
+            block_number=number, timestamp=timestamp, seconds_per_block=spb, snapshots=snapshots
+        )
+
+    async def _batch_call(self, calls: Sequence[bytes], block: int) -> list[bytes | RevertError]:
+        """eth_call each of `calls` at `block`, BATCH_CALLS per JSON-RPC batch request."""
+        results: list[bytes | RevertError] = []
+        at = hex(block)
+        for start in range(0, len(calls), BATCH_CALLS):
+            chunk = calls[start : start + BATCH_CALLS]
+            requests: list[tuple[Any, Any]] = [
+                (
+                    "eth_call",
+                    [{"from": self.address, "to": self.marketplace, "data": to_hex(c)}, at],
+                )
+                for c in chunk
+            ]
+            try:
+                responses = await self._w3.provider.make_batch_request(requests)
+            except TRANSIENT as exc:
+                raise ChainUnavailableError(f"eth_call batch failed: {exc}") from exc
+            if not isinstance(responses, list) or len(responses) != len(chunk):
+                raise ChainUnavailableError(f"eth_call batch refused: {responses!r}"[:300])
+            for response in responses:
+                error = response.get("error")
+                if error is None:
+                    results.append(to_bytes(str(response.get("result") or "0x")))
+                    continue
+                message = str(error.get("message", "")) if isinstance(error, Mapping) else ""
+                if not isinstance(error, Mapping) or not (
+                    "data" in error or "revert" in message.lower()
+                ):
+                    raise ChainUnavailableError(f"eth_call in batch failed: {error!r}"[:300])
+                data = error.get("data")
+                results.append(RevertError(data if isinstance(data, str) else None, message))
+        return results
+
+    @staticmethod
+    def _decoded(name: str, result: bytes | RevertError) -> tuple[Any, ...]:
+        if isinstance(result, RevertError):
+            raise MarketError(f"Failed to read {name}: {result.reason}")
+        try:
+            return tuple(decode(FUNCTIONS[name][2], result))
+        except Exception as exc:
+            raise MarketError(f"Failed to decode {name}: {exc}") from exc
+
+    def _flag(self, name: str, result: bytes | RevertError) -> bool:
+        """A proof flag; a free slot has none (MKT-3), as in `_proof_flag`."""
+        if isinstance(result, RevertError) and result.reason == "Marketplace_SlotIsFree":
+            return False
+        return bool(self._decoded(name, result)[0])
+
+    def _request_state_of(self, result: bytes | RevertError) -> RequestState | None:
+        if isinstance(result, RevertError) and result.reason == "Marketplace_UnknownRequest":
+            return None
+        return RequestState(self._decoded("requestState", result)[0])
 
     async def _seconds_per_block(self, number: int, timestamp: int) -> float:
         """The mean block interval over the last BLOCK_TIME_WINDOW blocks (at least 1 s)."""

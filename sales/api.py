@@ -7,7 +7,7 @@ methods under the same names. Payloads carry ids and numbers only, never secrets
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from sales.dispersal import DispersalWindow
 from sales.hexbytes import Address, Bytes32, HexData
@@ -317,6 +317,12 @@ class SaleSettings(Message):
     """Time a proof submission needs to be mined: kept free before the next pointer wrap (on
     top of the last proof's duration) and before the period's end."""
     dispersal: DispersalWindow = DispersalWindow()
+    scheduled_proving: bool = False
+    """Hosting waits for the host's ProvingScheduler (workflows/scheduler.py) to say a proof is
+    due or the chain moved, instead of reading the chain itself every period."""
+    scheduler_silence_periods: int = Field(default=5, ge=1)
+    """Scheduled hosting that hears nothing for this many periods reads the chain itself and
+    registers again: a dead scheduler costs at most these periods, never the slot."""
 
 
 class SaleInput(Message):

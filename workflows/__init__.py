@@ -5,6 +5,7 @@ from workflows.hosting import SlotHostingWorkflow
 from workflows.queue import SlotQueueWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.sale import SlotSaleWorkflow
+from workflows.scheduler import ProvingSchedulerWorkflow
 
 ALL_WORKFLOWS: list[type] = [
     SlotSaleWorkflow,
@@ -12,11 +13,13 @@ ALL_WORKFLOWS: list[type] = [
     SlotQueueWorkflow,
     ChainFollowerWorkflow,
     ReconcileWorkflow,
+    ProvingSchedulerWorkflow,
 ]
 
 __all__ = [
     "ALL_WORKFLOWS",
     "ChainFollowerWorkflow",
+    "ProvingSchedulerWorkflow",
     "ReconcileWorkflow",
     "SlotHostingWorkflow",
     "SlotQueueWorkflow",

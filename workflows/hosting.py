@@ -17,8 +17,18 @@ fault (every call retries without a limit, workflows/phases.py) and the chain is
 
 The history stays bounded: the workflow continues as new into itself every `periods_per_run`
 periods, carrying its typed `SaleData`.
+
+With `settings.scheduled_proving` (behind the `proving-scheduler` patch) the workflow does not
+poll: it registers with the host's `ProvingScheduler` (workflows/scheduler.py), reads the chain
+once, and then waits on one long timer plus signals. `proof_due` carries the period's reading,
+so a due proof costs the proof and its submission; `slot_state_changed` moves the sale by the
+chain's state as before; an idle period runs no activity and adds no history. If it hears
+nothing for `scheduler_silence_periods` periods it reads the chain itself and registers again;
+with no scheduler running it reads every period, as without the setting.
 """
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -41,6 +51,14 @@ with workflow.unsafe.imports_passed_through():
     from sales.models import FillRecord, Groth16Proof, RequestState, Slot, SlotState
     from sales.periods import Periodicity
     from sales.proof_window import Move, plan_proof
+    from sales.scheduling import (
+        PROOF_DUE_SIGNAL,
+        STATE_CHANGED_SIGNAL,
+        WATCH_SLOT_SIGNAL,
+        SlotWake,
+        WakeReason,
+        scheduler_workflow_id,
+    )
     from sales.settlement import Settlement, Verdict, settle
     from workflows import metrics
     from workflows.sale_base import (
@@ -77,6 +95,9 @@ WAIT_FOR_FILL_OUTCOME = 60
 
 PROVING_STATES = (StateName.PROVING, StateName.PROVING_SIMULATED)
 
+SCHEDULED_PROVING_PATCH = "proving-scheduler"
+"""Proving woken by the host's scheduler instead of a read per period (a new command sequence)."""
+
 
 @workflow.defn(name=SLOT_HOSTING_WORKFLOW)
 class SlotHostingWorkflow(SaleSteps):
@@ -86,6 +107,13 @@ class SlotHostingWorkflow(SaleSteps):
         self.data.runs += 1
         self._init_runtime()
         self._periods_this_run = 0
+        self._wake: SlotWake | None = None
+        self._watched = False
+        """The scheduler took our registration (and has not dropped us since)."""
+        self._polled = False
+        """This run (or this stay in proving) has read the chain itself once."""
+        self._period_seconds = 1
+        """The proof period, from the last reading (set before any wait)."""
         settle_step = self._settle_step
         self._steps = {
             StateName.UNKNOWN: self._unknown,
@@ -155,6 +183,28 @@ class SlotHostingWorkflow(SaleSteps):
     @workflow.signal(name=SaleSignal.SLOT_FILLED)
     def slot_filled(self, event: ChainEvent) -> None:
         self._on_chain_event(SaleSignal.SLOT_FILLED, event)
+
+    @workflow.signal(name=PROOF_DUE_SIGNAL)
+    def proof_due(self, wake: SlotWake) -> None:
+        self._on_wake(wake)
+
+    @workflow.signal(name=STATE_CHANGED_SIGNAL)
+    def slot_state_changed(self, wake: SlotWake) -> None:
+        self._on_wake(wake)
+
+    def _on_wake(self, wake: SlotWake) -> None:
+        """The scheduler's reading of our slot: the newest one is what the next step acts on."""
+        if wake.slot.slot_id != self.data.slot_id:
+            return
+        if wake.reason == WakeReason.STATE_CHANGED:
+            self._watched = False  # the scheduler dropped the slot; register again if held
+        if self._wake is None or wake.status.block_number >= self._wake.status.block_number:
+            self._wake = wake
+
+    def _enter(self, state: SaleState) -> None:
+        super()._enter(state)
+        if state.name not in PROVING_STATES:
+            self._watched = self._polled = False
 
     def _on_chain_event(self, signal: SaleSignal, event: ChainEvent) -> None:
         """An event only wakes the sale: the matrix sends it to a fresh chain read."""
@@ -240,6 +290,8 @@ class SlotHostingWorkflow(SaleSteps):
 
     async def _proving(self, state: SaleState) -> SaleState:
         """One period (PRV-1); returning the same state means "next period"."""
+        if self.data.settings.scheduled_proving and workflow.patched(SCHEDULED_PROVING_PATCH):
+            return await self._proving_scheduled(state)
         status = await self._proving_status()
         moved = self._moved_by_chain(status)
         if moved is not None:
@@ -258,6 +310,71 @@ class SlotHostingWorkflow(SaleSteps):
         self._show_details()
         await self._sleep_until(end + 1, "next period")
         return state
+
+    async def _proving_scheduled(self, state: SaleState) -> SaleState:
+        """One wake of scheduled proving (PRV-1 with the scheduler reading the chain): the
+        chain's state moves the sale, a due proof is proven once per period."""
+        status = await self._scheduled_status()
+        moved = self._moved_by_chain(status)
+        if moved is not None:
+            return moved
+        self._period_seconds = status.period_seconds
+        periods = Periodicity(seconds=status.period_seconds)
+        period = periods.period_of(status.chain_time)
+        end = periods.period_start(period + 1)
+        previous = self.data.current_period
+        self.data.periods += 1 if previous is None else max(0, period - previous)
+        self.data.current_period, self.data.next_deadline = period, end
+        due = status.proof_required or status.proof_will_be_required
+        if due and period != self.data.last_proven_period:
+            moved = await self._prove_period(state, status, period, end)
+            if moved is not None:
+                return moved
+        self._show_details()
+        return state
+
+    async def _scheduled_status(self) -> ProvingStatus:
+        """The next reading to act on: the scheduler's, or our own read when this stay in
+        proving has none yet, the scheduler was silent too long, or there is no scheduler."""
+        if self._wake is None and self._polled:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._wake is not None,
+                    timeout=timedelta(seconds=self._silence_seconds()),
+                    timeout_summary="scheduler silent" if self._watched else "next period",
+                )
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            periods = Periodicity(seconds=wake.status.period_seconds)
+            if periods.next_period_start(wake.status.chain_time) > self._chain_now():
+                return wake.status
+            self._log("a wake for a period already over: reading the chain")
+        self._watched = await self._watch()
+        self._polled = True
+        return await self._proving_status()
+
+    def _silence_seconds(self) -> int:
+        """How long to wait for a wake. Watched by a scheduler: until `scheduler_silence_periods`
+        whole periods after the current one passed without a word, plus half a period for the
+        scheduler's read of the next one to arrive. Else until just after the current period
+        (polling, as without a scheduler)."""
+        end = self.data.next_deadline or self._chain_now()
+        if self._watched:
+            silent = self.data.settings.scheduler_silence_periods * self._period_seconds
+            end += silent + self._period_seconds // 2
+        return max(1, end + 1 - self._chain_now())
+
+    async def _watch(self) -> bool:
+        """Register with the host's scheduler (idempotent); False when none is running."""
+        if self.data.signer is None:
+            return False
+        try:
+            handle = workflow.get_external_workflow_handle(scheduler_workflow_id(self.data.signer))
+            await handle.signal(WATCH_SLOT_SIGNAL, self._slot_ref)
+        except Exception as error:  # no scheduler: poll every period ourselves
+            self._log("no proving scheduler: reading the chain every period", error=describe(error))
+            return False
+        return True
 
     async def _prove_period(
         self, state: SaleState, status: ProvingStatus, period: int, end: int

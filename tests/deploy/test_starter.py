@@ -159,6 +159,7 @@ async def test_service_start_is_idempotent_and_stop_ends_it(temporal_client: Cli
         with pytest.raises(RPCError):
             await temporal_client.get_schedule_handle(first["reconcile schedule"]).describe()
     finally:  # nothing of this host may be left for a later test's worker to pick up
-        for workflow_id in (queue.id, first["follower"], f"{first['reconcile schedule']}-at-start"):
+        left = (queue.id, first["follower"], f"{first['reconcile schedule']}-at-start")
+        for workflow_id in (*left, first["proving scheduler"]):
             with contextlib.suppress(RPCError):
                 await temporal_client.get_workflow_handle(workflow_id).terminate("test over")

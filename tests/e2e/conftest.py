@@ -128,6 +128,7 @@ async def end_host_service(client: Client, settings: HostSettings) -> None:
         SLOT_QUEUE_WORKFLOW,
         SLOT_SALE_WORKFLOW,
     )
+    from sales.scheduling import PROVING_SCHEDULER_WORKFLOW
     from sales.service_api import CHAIN_FOLLOWER_WORKFLOW, reconcile_workflow_id
 
     with contextlib.suppress(RPCError):
@@ -138,6 +139,7 @@ async def end_host_service(client: Client, settings: HostSettings) -> None:
         RECONCILE_WORKFLOW,
         SLOT_SALE_WORKFLOW,
         SLOT_HOSTING_WORKFLOW,
+        PROVING_SCHEDULER_WORKFLOW,
     )
     types = ", ".join(f"'{name}'" for name in names)
     async for running in client.list_workflows(

@@ -149,6 +149,8 @@ class FakeSale:
     gates: dict[Activity, Gate] = field(default_factory=dict)
     saved_notice: AvailabilitySaved | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    """Chain time of each call in `calls`."""
     proofs: int = 0
     challenges: int = 0
     fill_records: list[FillRecord] = field(default_factory=list)
@@ -170,6 +172,7 @@ class FakeSale:
 
     async def _enter(self, name: Activity, arg: Any) -> None:
         self.calls.append((str(name), arg))
+        self.times.append(chain_now())
         gate = self.gates.get(name)
         if gate is not None:
             await gate.hold()
@@ -179,6 +182,33 @@ class FakeSale:
         if self.transient.get(name, 0) > 0:
             self.transient[name] -= 1
             raise ConnectionError("scripted outage")
+
+    def called_at(self, name: Activity) -> list[int]:
+        """Chain times of the calls of `name`."""
+        return [t for (called, _), t in zip(self.calls, self.times, strict=True) if called == name]
+
+    def required(self, period: int) -> bool:
+        """Whether the chain asks for a proof in `period` (subclasses script a pattern)."""
+        return self.proof_required
+
+    def reading(self, pointer: int = 100) -> ProvingStatus:
+        """The slot's proving facts now, as one block shows them (no call recorded)."""
+        now = chain_now()
+        period = Periodicity(seconds=self.period).period_of(now)
+        return ProvingStatus(
+            slot_state=self._state(),
+            proof_required=self.required(period),
+            proof_will_be_required=False,
+            pointer=pointer,
+            challenge="0x" + f"{period:032x}{pointer:032x}",
+            chain_time=now,
+            period_seconds=self.period,
+            downtime=self.downtime,
+            block_number=now,
+            seconds_per_block=1.0,
+            request_state=self.request_state if self.request_known else None,
+            host=self.host,
+        )
 
     def _state(self) -> SlotState:
         end = self.finish_at if self.finish_at is not None else self.request_end
@@ -220,24 +250,9 @@ class FakeSale:
     @activity.defn(name=Activity.MARKET_PROVING_STATUS)
     async def proving_status(self, ref: SlotRef) -> ProvingStatus:
         await self._enter(Activity.MARKET_PROVING_STATUS, ref)
-        now = chain_now()
         pointer = self.pointers.pop(0) if self.pointers else 100
-        period = Periodicity(seconds=self.period).period_of(now)
         self.challenges += 1
-        return ProvingStatus(
-            slot_state=self._state(),
-            proof_required=self.proof_required,
-            proof_will_be_required=False,
-            pointer=pointer,
-            challenge="0x" + f"{period:032x}{pointer:032x}",
-            chain_time=now,
-            period_seconds=self.period,
-            downtime=self.downtime,
-            block_number=now,
-            seconds_per_block=1.0,
-            request_state=self.request_state if self.request_known else None,
-            host=self.host,
-        )
+        return self.reading(pointer)
 
     # --- market transactions ---
 

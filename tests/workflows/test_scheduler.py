@@ -1,0 +1,214 @@
+"""The proving scheduler (issue "Proving at scale"): one batched chain read per period for all
+hosted slots, only slots with something to do are woken, the chain's state still moves a sale
+without any event, and a dead scheduler only delays proofs (the fallback).
+
+Hosting workflows start already proving (tests/workflows/fake_fleet.py) on the time-skipping
+server; the fake chain's time is the server's virtual clock.
+"""
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from sales.api import (
+    SALES_TASK_QUEUE,
+    SLOT_HOSTING_WORKFLOW,
+    Activity,
+    SaleSettings,
+    sale_workflow_id,
+)
+from sales.ids import slot_id
+from sales.models import RequestState, SlotState
+from sales.periods import Periodicity
+from sales.scheduling import SchedulerInput, SchedulerStats, scheduler_workflow_id
+from tests.workflows.conftest import eventually
+from tests.workflows.fake_fleet import FakeFleet, fleet_workers, hosting_input, proving_fake
+from tests.workflows.fakes import HOST, PERIOD, FakeSale, make_request
+from workflows.sale_state import SaleOutcome, StateName
+from workflows.scheduler import ProvingSchedulerWorkflow
+
+PERIODS = Periodicity(seconds=PERIOD)
+SCHEDULED = SaleSettings(scheduled_proving=True, scheduler_silence_periods=3)
+
+
+@dataclass
+class PatternSale(FakeSale):
+    """A slot whose proof is due in every `due_every`-th period (shifted by `offset`)."""
+
+    due_every: int = 3
+    offset: int = 0
+
+    def required(self, period: int) -> bool:
+        return (period + self.offset) % self.due_every == 0
+
+
+def periods_of(times: list[int]) -> list[int]:
+    return [PERIODS.period_of(t) for t in times]
+
+
+async def now_of(env: WorkflowEnvironment) -> int:
+    return int((await env.get_current_time()).timestamp())
+
+
+async def start_fleet(
+    env: WorkflowEnvironment,
+    fleet: FakeFleet,
+    fakes: list[FakeSale],
+    settings: SaleSettings = SCHEDULED,
+    scheduler: bool = True,
+) -> tuple[WorkflowHandle[Any, Any] | None, list[WorkflowHandle[Any, SaleOutcome]]]:
+    client: Client = env.client
+    now = await now_of(env)
+    sched = None
+    if scheduler:
+        await client.start_workflow(
+            ProvingSchedulerWorkflow.run,
+            SchedulerInput(host=HOST),
+            id=scheduler_workflow_id(HOST),
+            task_queue=SALES_TASK_QUEUE,
+        )
+        sched = client.get_workflow_handle(scheduler_workflow_id(HOST))  # over its runs
+    handles = []
+    for fake in fakes:
+        fleet.add(proving_fake(fake, now))
+        handle: WorkflowHandle[Any, SaleOutcome] = await client.start_workflow(
+            SLOT_HOSTING_WORKFLOW,
+            hosting_input(fake, settings),
+            id=sale_workflow_id(slot_id(fake.request.id, 0)),
+            task_queue=SALES_TASK_QUEUE,
+            result_type=SaleOutcome,
+        )
+        handles.append(handle)
+    return sched, handles
+
+
+async def stop(handle: WorkflowHandle[Any, Any]) -> None:
+    """Terminate a workflow the test is done with. With every slot settled the scheduler waits
+    without a timer, so the time-skipping server may already have run it into its timeout."""
+    with contextlib.suppress(RPCError):
+        await handle.terminate("test over")
+
+
+async def stats(scheduler: WorkflowHandle[Any, Any]) -> SchedulerStats:
+    result: SchedulerStats = await scheduler.query("stats", result_type=SchedulerStats)
+    return result
+
+
+async def test_the_scheduler_wakes_only_slots_with_a_proof_due(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Issue point 1: one batched read per period serves every slot; a slot is woken only in
+    a period its proof is due and proves from the scheduler's reading (no read of its own, two
+    activities per due proof); an idle slot-period adds no history event at all."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fakes: list[FakeSale] = [
+        PatternSale(request=make_request(duration=12 * PERIOD, nonce=n + 1), offset=n)
+        for n in range(3)
+    ]
+    async with fleet_workers(env.client, fleet):
+        scheduler, handles = await start_fleet(env, fleet, fakes)
+        outcomes = [await handle.result() for handle in handles]
+        assert scheduler is not None
+        await stop(scheduler)
+    read_periods = periods_of(fleet.reads)
+    assert read_periods == list(range(read_periods[0], read_periods[0] + len(read_periods))), (
+        "exactly one read per period, none missed"
+    )
+    for fake, outcome, handle in zip(fakes, outcomes, handles, strict=True):
+        assert outcome.state == StateName.FINISHED
+        assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "only the first read"
+        start, end = fake.created_at, fake.request_end
+        proven = periods_of(fake.called_at(Activity.MARKET_SUBMIT_PROOF))
+        first = PERIODS.period_of(start) + 1  # the start's own period may be too short
+        last = PERIODS.period_of(end - 2)  # the last period read (one second in) before the end
+        due = [p for p in range(first, last + 1) if fake.required(p)]
+        assert [p for p in proven if p >= first] == due, "every due period, once"
+        assert all(fake.required(p) for p in proven), "no proof where none was due"
+        history = await handle.fetch_history()
+        busy = {PERIODS.period_of(int(e.event_time.ToSeconds())) for e in history.events}
+        idle = [p for p in range(first, last) if not fake.required(p)]
+        assert idle and not busy & set(idle), "an idle period adds no history event"
+        per_proof = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and PERIODS.period_of(int(e.event_time.ToSeconds())) in due
+        ]
+        assert len(per_proof) == 2 * len(due), "a due proof costs the proof and its submission"
+
+
+@pytest.mark.parametrize(
+    ("slot", "request_state", "ends"),
+    [
+        (SlotState.Cancelled, RequestState.Cancelled, StateName.CANCELLED),
+        (SlotState.Failed, RequestState.Failed, StateName.ERRORED),
+    ],
+)
+async def test_a_state_the_chain_shows_ends_hosting_within_a_period_without_an_event(
+    time_skipping_env: WorkflowEnvironment,
+    slot: SlotState,
+    request_state: RequestState,
+    ends: StateName,
+) -> None:
+    """The chain stays the truth: a request cancelled or failed on chain, with no event ever
+    sent, is read by the scheduler's next read and woken; the hosting workflow settles from
+    the chain within a period. The other slot keeps being served."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fakes: list[FakeSale] = [
+        PatternSale(request=make_request(duration=60 * PERIOD, nonce=n + 1), due_every=2)
+        for n in range(2)
+    ]
+    async with fleet_workers(env.client, fleet):
+        scheduler, handles = await start_fleet(env, fleet, fakes)
+        assert scheduler is not None
+
+        async def read_twice() -> bool:
+            return len(fleet.reads) >= 2
+
+        await eventually(read_twice, env=env)
+        moved = fakes[0]
+        moved.slot_state, moved.request_state = slot, request_state
+        changed_at = await now_of(env)
+        outcome = await handles[0].result()
+        assert outcome.state == ends
+        settled = moved.called_at(Activity.MARKET_SLOT_STATUS)[-1]  # the settlement's read
+        assert settled - changed_at <= PERIOD + 1, "settled within a period of the change"
+        assert (await stats(scheduler)).change_wakes == 1
+        assert (await stats(scheduler)).slots == 1, "the settled slot is no longer read"
+        for handle in (handles[1], scheduler):
+            await stop(handle)
+
+
+async def test_a_dead_scheduler_only_delays_proofs_the_slot_reads_the_chain_itself(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Issue point 2 (the fallback): the scheduler is terminated mid-run. A hosting workflow
+    that hears nothing for `scheduler_silence_periods` periods reads the chain itself, finds no
+    scheduler to register with, and proves every due period from then on by itself."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fake = PatternSale(request=make_request(duration=30 * PERIOD), due_every=1)
+    async with fleet_workers(env.client, fleet):
+        scheduler, [handle] = await start_fleet(env, fleet, [fake])
+        assert scheduler is not None
+
+        async def proven_twice() -> bool:
+            return len(fake.called_at(Activity.MARKET_SUBMIT_PROOF)) >= 3
+
+        await eventually(proven_twice, env=env)
+        await scheduler.terminate("the scheduler dies")
+        killed = PERIODS.period_of(await now_of(env))
+        outcome = await handle.result()
+    assert outcome.state == StateName.FINISHED
+    proven = set(periods_of(fake.called_at(Activity.MARKET_SUBMIT_PROOF)))
+    resumed = killed + SCHEDULED.scheduler_silence_periods + 2
+    last = PERIODS.period_of(fake.request_end - 1)
+    assert set(range(resumed, last)) <= proven, "every period after the fallback is proven"
+    assert fake.names().count(Activity.MARKET_PROVING_STATUS) >= last - resumed, (
+        "without a scheduler the slot reads the chain each period"
+    )

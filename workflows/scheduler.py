@@ -1,0 +1,192 @@
+"""`ProvingScheduler`: one workflow per host that reads the chain once per period for every slot
+the host holds, and wakes only the hosting workflows that have something to do.
+
+Why: a hosting workflow that polls the chain itself costs a read activity and a timer per slot
+per period (about 1,440 Temporal actions per slot per day at 120 s periods) even when no proof
+is ever due. Here the host pays one batched read per period (`market_proving_schedule`: proof
+requirements, slot and request state, challenge and pointer of every watched slot, all at one
+pinned block), and an idle slot costs nothing: its workflow sleeps on a long timer.
+
+- Hosting workflows register with `watch_slot` when they start proving (idempotent).
+- Each period: one read; a slot whose proof is due gets `proof_due` with its reading (it proves
+  from it without reading again); a slot whose slot or request state moved gets
+  `slot_state_changed` and is dropped (its workflow settles from the chain, and registers again
+  if the chain says it still holds the slot). A slot whose workflow is gone is dropped.
+- A read that fails or runs late is retried until the period's end; the next attempt reads the
+  period current then, so a missed or late period still wakes what is due now.
+- The history stays bounded: continue-as-new every `periods_per_run` reads (or when Temporal
+  suggests it), carrying only the watched slots' ids.
+"""
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from sales.api import SlotRef, sale_workflow_id
+    from sales.periods import Periodicity
+    from sales.scheduling import (
+        MARKET_PROVING_SCHEDULE,
+        PROOF_DUE_SIGNAL,
+        PROVING_SCHEDULER_WORKFLOW,
+        STATE_CHANGED_SIGNAL,
+        WATCH_SLOT_SIGNAL,
+        ScheduleRead,
+        ScheduleReadInput,
+        SchedulerInput,
+        SchedulerStats,
+        SlotWake,
+        WakeReason,
+    )
+    from workflows.phases import NON_RETRYABLE
+
+READ_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=0,
+    non_retryable_error_types=NON_RETRYABLE,
+)
+"""A failed read is tried again within the period, until the period's end."""
+
+READ_TIMEOUT = timedelta(seconds=60)
+"""One attempt at the batched read: thousands of slots take a few JSON-RPC batches."""
+
+SIGNALS_AT_ONCE = 500
+"""Wake signals in flight at once (Temporal limits pending external signals per workflow)."""
+
+AFTER_PERIOD_START = 1
+"""Seconds into a period at which it is read: the period's challenge is set by its first block."""
+
+
+@workflow.defn(name=PROVING_SCHEDULER_WORKFLOW)
+class ProvingSchedulerWorkflow:
+    @workflow.init
+    def __init__(self, start: SchedulerInput) -> None:
+        self._start = start
+        self._slots: dict[str, SlotRef] = {ref.slot_id: ref for ref in start.slots}
+        self._reads = start.reads
+        self._proof_wakes = start.proof_wakes
+        self._change_wakes = start.change_wakes
+        self._last_period = start.last_period
+        self._period_seconds = start.period_seconds
+        self._clock_offset = start.clock_offset
+        self._reads_this_run = 0
+
+    # --- messages -----------------------------------------------------------------------------
+
+    @workflow.signal(name=WATCH_SLOT_SIGNAL)
+    def watch_slot(self, ref: SlotRef) -> None:
+        self._slots[ref.slot_id] = ref
+
+    @workflow.query(name="stats")
+    def stats(self) -> SchedulerStats:
+        return SchedulerStats(
+            slots=len(self._slots),
+            reads=self._reads,
+            proof_wakes=self._proof_wakes,
+            change_wakes=self._change_wakes,
+            last_period=self._last_period,
+            runs_reads=self._reads_this_run,
+        )
+
+    @workflow.query(name="slots")
+    def slots(self) -> list[str]:
+        return sorted(self._slots)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: SchedulerInput) -> None:
+        if self._last_period is not None:
+            await self._sleep_to_period(self._last_period + 1)
+        while True:
+            await workflow.wait_condition(lambda: bool(self._slots))  # no slots: no history
+            read = await self._read()
+            if read is None:
+                continue  # the period ended without a read: read the one current now
+            period = Periodicity(seconds=read.period_seconds).period_of(read.chain_time)
+            self._last_period, self._period_seconds = period, read.period_seconds
+            await self._wake_all(read.wakes)
+            self._reads += 1
+            self._reads_this_run += 1
+            self._continue_as_new_if_due()
+            await self._sleep_to_period(period + 1)
+
+    def _chain_now(self) -> int:
+        return int(workflow.now().timestamp()) + self._clock_offset
+
+    async def _read(self) -> ScheduleRead | None:
+        """The period's one read; None when it failed until the period's end."""
+        deadline: timedelta | None = None
+        if self._period_seconds is not None:
+            periods = Periodicity(seconds=self._period_seconds)
+            left = periods.next_period_start(self._chain_now()) - self._chain_now()
+            deadline = timedelta(seconds=max(AFTER_PERIOD_START + 1, left))
+        refs = list(self._slots.values())
+        try:
+            read: ScheduleRead = await workflow.execute_activity(
+                MARKET_PROVING_SCHEDULE,
+                ScheduleReadInput(slots=refs),
+                result_type=ScheduleRead,
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=deadline,
+                retry_policy=READ_RETRY,
+                summary=f"read {len(refs)} slots",
+            )
+        except ActivityError as error:
+            workflow.logger.warning("proving read failed this period", extra={"error": str(error)})
+            return None
+        self._clock_offset = read.chain_time - int(workflow.now().timestamp())
+        return read
+
+    async def _wake_all(self, wakes: list[SlotWake]) -> None:
+        for start in range(0, len(wakes), SIGNALS_AT_ONCE):
+            chunk = wakes[start : start + SIGNALS_AT_ONCE]
+            await asyncio.gather(*(self._wake(wake) for wake in chunk))
+
+    async def _wake(self, wake: SlotWake) -> None:
+        slot_id = wake.slot.slot_id
+        if wake.reason == WakeReason.STATE_CHANGED:
+            self._slots.pop(slot_id, None)  # its workflow settles; it registers again if held
+            self._change_wakes += 1
+            name = STATE_CHANGED_SIGNAL
+        else:
+            self._proof_wakes += 1
+            name = PROOF_DUE_SIGNAL
+        try:
+            handle = workflow.get_external_workflow_handle(sale_workflow_id(slot_id))
+            await handle.signal(name, wake)
+        except Exception as error:  # the sale is gone: stop reading its slot
+            self._slots.pop(slot_id, None)
+            extra = {"slot_id": slot_id, "error": str(error)}
+            workflow.logger.info("slot dropped: its workflow is gone", extra=extra)
+
+    async def _sleep_to_period(self, period: int) -> None:
+        if self._period_seconds is None:
+            return
+        at = Periodicity(seconds=self._period_seconds).period_start(period) + AFTER_PERIOD_START
+        seconds = at - self._chain_now()
+        if seconds > 0:
+            await workflow.sleep(timedelta(seconds=seconds), summary=f"period {period}")
+
+    def _continue_as_new_if_due(self) -> None:
+        due = self._reads_this_run >= self._start.periods_per_run
+        if not (due or workflow.info().is_continue_as_new_suggested()):
+            return
+        workflow.continue_as_new(
+            SchedulerInput(
+                host=self._start.host,
+                slots=list(self._slots.values()),
+                periods_per_run=self._start.periods_per_run,
+                last_period=self._last_period,
+                period_seconds=self._period_seconds,
+                clock_offset=self._clock_offset,
+                reads=self._reads,
+                proof_wakes=self._proof_wakes,
+                change_wakes=self._change_wakes,
+            )
+        )
