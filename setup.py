@@ -2,9 +2,11 @@
 
 `pip install -e .` and `pip install .` compile proofs/poseidon2/_native.c with the machine's C
 compiler. On x86-64 CPUs with BMI2 and ADX (read from /proc/cpuinfo of the installing machine)
-the field multiplication uses MULX; elsewhere it is portable C with 128-bit integers.
+the field arithmetic is hand-scheduled MULX/ADCX/ADOX assembly; elsewhere (or with
+POSEIDON2_PORTABLE=1 in the environment) it is portable C with 128-bit integers.
 """
 
+import os
 import platform
 from pathlib import Path
 
@@ -23,7 +25,8 @@ def _cpu_flags() -> set[str]:
 
 
 args = ["-O3", "-std=c11"]
-if platform.machine() in ("x86_64", "AMD64") and {"bmi2", "adx"} <= _cpu_flags():
+portable = os.environ.get("POSEIDON2_PORTABLE") == "1"
+if not portable and platform.machine() in ("x86_64", "AMD64") and {"bmi2", "adx"} <= _cpu_flags():
     args += ["-mbmi2", "-madx"]
 
 setup(
