@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from proofs.poseidon2 import layout
+from proofs.poseidon2.circuit_input import CODEX_PARAMS, check_input
+from proofs.poseidon2.layout import LayoutError
 from store import client
 from store.blockstore import BlockStore
 from store.cid import cid_bytes
+from store.codex_input import stored_circuit_input
 from store.download import DownloadConfig, SlotDownloader, SlotRequest
 from store.errors import ContentMismatchError
 from store.server import DataServer
@@ -138,3 +141,21 @@ async def test_corrupted_byte_fails_the_opening_before_the_fill(
     faults.corrupt_at = None
     await make(data_server, store, releaser, BLOCK).store_slot(request(up, 1))
     assert store.read_slot("slot1") == expected_slot(dataset, up, 1)
+
+
+async def test_proof_input_from_the_store_uses_stored_block_hashes(
+    data_server: DataServer, store: BlockStore, releaser: FakeReleaser, dataset: bytes
+) -> None:
+    """After onStore, Codex's circuit input comes from the block-hash file and the sampled
+    blocks (entropy = the challenge's first 31 bytes, little-endian); it passes the Python
+    re-check of what the circuit checks, and a tampered hash file is refused."""
+    up = await upload(data_server, dataset)
+    await make(data_server, store, releaser, BLOCK).store_slot(request(up, 2))
+    challenge = bytes(range(32))
+    inp = stored_circuit_input(store, "slot2", challenge, CODEX_PARAMS)
+    assert inp["entropy"] == str(int.from_bytes(challenge[:31], "little"))
+    assert inp["slotIndex"] == "2" and inp["nCellsPerSlot"] == str(4 * 32)
+    check_input(CODEX_PARAMS, inp)
+    store.write_block_hashes("slot2", 1, bytes(32))
+    with pytest.raises(LayoutError, match="verified slot root"):
+        stored_circuit_input(store, "slot2", challenge, CODEX_PARAMS)
