@@ -147,11 +147,16 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
         )
     if "proving" in roles:
         from activities.prover import ProverActivities
-        from proofs.prover import ProverConfig, StorageProver
+        from proofs.prover import ProverConfig, StorageProver, check_against_marketplace
 
+        prover_config = ProverConfig.from_env()
+        if settings.marketplace_address and settings.signer_key:
+            # refuse to start with a proving key the marketplace's verifier does not accept
+            zkey_hash = await check_against_marketplace(prover_config, resources.market())
+            log.info("prover key checked against the marketplace (zkeyHash %r)", zkey_hash)
         prover = ProverActivities(
             resources.store_config().block_store(),
-            StorageProver.from_config(ProverConfig.from_env()),
+            StorageProver.from_config(prover_config),
         )
         workers.append(
             Worker(

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from proofs import commitment
+from proofs.circuit_files import CircuitFileError, ZkeyHeader, check_circuit_files
+from proofs.poseidon2.circuit_input import CODEX_PARAMS, CircuitParams
 from proofs.public_inputs import public_inputs
 from proofs.snarkjs_io import (
     SnarkjsFormatError,
@@ -115,8 +117,21 @@ class SnarkjsBackend:
 
 @dataclass(frozen=True)
 class ProverConfig:
-    """From the environment: PROVER_BACKEND, PROVER_WASM, PROVER_ZKEY, PROVER_VK,
-    PROVER_CONCURRENCY, PROVER_NODE. Defaults: snarkjs with the committed dev circuit."""
+    """From the environment (proving worker), as nim-codex takes --circom-* flags:
+
+    PROVER_BACKEND      snarkjs (the registry BACKENDS below)
+    PROVER_WASM         witness generator            default: the committed dev circuit
+    PROVER_ZKEY         Groth16 proving key          default: the committed dev circuit
+    PROVER_VK           verification key JSON        default: the committed dev circuit
+    PROVER_R1CS         constraint system (optional; only its header is checked)
+    PROVER_CIRCUIT      dev | codex: which statement the files prove (dev: proofs/commitment.py;
+                        codex: Codex's SampleAndProve over proofs/poseidon2, for Codex's files)
+    PROVER_MAX_SLOT_DEPTH / PROVER_MAX_DATASET_DEPTH / PROVER_SAMPLES
+                        the codex circuit's maxDepth, maxLog2NSlots, nSamples (default 32, 8, 5
+                        like nim-codex's --max-slot-depth, --max-dataset-depth, --proof-samples)
+    PROVER_ZKEY_HASH    the zkey's published name, if its ceremony does not name it by SHA-256
+    PROVER_CONCURRENCY, PROVER_NODE
+    """
 
     backend: str = "snarkjs"
     wasm: Path = ARTIFACTS / "storage.wasm"
@@ -124,10 +139,25 @@ class ProverConfig:
     vk: Path = ARTIFACTS / "verification_key.json"
     concurrency: int = 1
     node: str = "node"
+    r1cs: Path | None = None
+    circuit: str = "dev"
+    codex_params: CircuitParams = CODEX_PARAMS
+    zkey_hash: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProverConfig:
         d = cls()
+        circuit = env.get("PROVER_CIRCUIT", d.circuit)
+        if circuit not in ("dev", "codex"):
+            raise ValueError(f"PROVER_CIRCUIT must be dev or codex, not {circuit!r}")
+        params = CircuitParams(
+            max_depth=int(env.get("PROVER_MAX_SLOT_DEPTH", str(d.codex_params.max_depth))),
+            max_log2_n_slots=int(
+                env.get("PROVER_MAX_DATASET_DEPTH", str(d.codex_params.max_log2_n_slots))
+            ),
+            n_samples=int(env.get("PROVER_SAMPLES", str(d.codex_params.n_samples))),
+        )
+        r1cs = env.get("PROVER_R1CS")
         return cls(
             backend=env.get("PROVER_BACKEND", d.backend),
             wasm=Path(env.get("PROVER_WASM", d.wasm)),
@@ -135,6 +165,25 @@ class ProverConfig:
             vk=Path(env.get("PROVER_VK", d.vk)),
             concurrency=int(env.get("PROVER_CONCURRENCY", str(d.concurrency))),
             node=env.get("PROVER_NODE", d.node),
+            r1cs=Path(r1cs) if r1cs else None,
+            circuit=circuit,
+            codex_params=params,
+            zkey_hash=env.get("PROVER_ZKEY_HASH") or None,
+        )
+
+    def check(self, marketplace_zkey_hash: str | None = None) -> ZkeyHeader:
+        """Start-up check (proofs/circuit_files.py): the files exist and fit together, and the
+        zkey is the one the marketplace's configuration names (when it names one). Raises
+        CircuitFileError: a worker must not start with a key the chain's verifier rejects."""
+        for path in (self.wasm, self.zkey, self.vk, *([self.r1cs] if self.r1cs else [])):
+            if not path.exists():
+                raise CircuitFileError(f"prover file {path} is missing")
+        return check_circuit_files(
+            self.zkey,
+            load_verification_key(self.vk),
+            self.r1cs,
+            marketplace_zkey_hash,
+            zkey_id=self.zkey_hash,
         )
 
 
@@ -161,7 +210,20 @@ class StorageProver:
 
     @classmethod
     def from_config(cls, config: ProverConfig) -> StorageProver:
+        """Checks the circuit files fit together first (config.check without the marketplace)."""
+        config.check()
         return cls(backend_from_config(config), load_verification_key(config.vk))
+
+    async def prove_input(
+        self, circuit_input: Mapping[str, Any], expected: list[int]
+    ) -> Groth16Proof:
+        """Any circuit's input (e.g. Codex's, proofs/poseidon2/circuit_input.py): prove, check
+        the public signals are `expected` ([entropy, dataSetRoot, slotIndex]), verify locally."""
+        proof, public = await self.backend.prove(circuit_input)
+        if public != expected:
+            raise ProofVerificationError(f"prover's public signals {public} are not {expected}")
+        await self.check(proof, expected)
+        return proof
 
     async def prove(
         self,
@@ -181,11 +243,7 @@ class StorageProver:
             raise SlotNotProvableError(str(e)) from e
         if int(circuit_input["dataSetRoot"]) != expected[1]:
             raise SlotNotProvableError("the stored slot roots do not hash to the merkle root")
-        proof, public = await self.backend.prove(circuit_input)
-        if public != expected:
-            raise ProofVerificationError(f"prover's public signals {public} are not {expected}")
-        await self.check(proof, expected)
-        return proof
+        return await self.prove_input(circuit_input, expected)
 
     async def check(self, proof: Groth16Proof, public: list[int]) -> None:
         try:
@@ -194,3 +252,18 @@ class StorageProver:
             raise ProofVerificationError(f"malformed proof: {e}") from e
         if not ok:
             raise ProofVerificationError("proof does not verify against the verification key")
+
+
+class _HasConfiguration(Protocol):
+    async def configuration(self) -> Any: ...
+
+
+async def check_against_marketplace(config: ProverConfig, market: _HasConfiguration) -> str:
+    """The worker's start-up check: config.check() with the marketplace's zkeyHash.
+
+    Returns the zkeyHash checked against ("" when the marketplace names none: then only the
+    files' consistency is checked). Raises CircuitFileError on a mismatch.
+    """
+    zkey_hash = str((await market.configuration()).proofs.zkey_hash)
+    await asyncio.to_thread(config.check, zkey_hash)
+    return zkey_hash

@@ -3,6 +3,8 @@
 <data_dir>/slots/<slot_key>/data      the slot's bytes (exactly slot_size, zero-padded)
 <data_dir>/slots/<slot_key>/meta.json SlotMeta (what, where from, expiry, repair flag, state)
 <data_dir>/slots/<slot_key>/progress  bytes written so far (the download's resume point)
+<data_dir>/slots/<slot_key>/blockhashes  Codex layout only: the 32-byte little-endian Poseidon2
+                                      hash of each 64 KiB block, in order (the prover's slot tree)
 Metadata writes are atomic (temp file + rename), so a crash never leaves a half-written meta.
 """
 
@@ -39,6 +41,8 @@ class SlotMeta(BaseModel):
     is_repairing: bool = False
     reservation_id: str | None = None  # whose bytes the written batches were released from
     complete: bool = False
+    layout: str = "dev"  # "dev": proofs/commitment.py; "codex": proofs/poseidon2 (block hashes)
+    slot_root: str | None = None  # Codex layout: the verified slot root (decimal)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -128,9 +132,32 @@ class BlockStore:
             f.seek(offset)
             f.write(data)
 
+    def read_at(self, key: str, offset: int, size: int) -> bytes:
+        with self.data_path(key).open("rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+    def block_hashes_path(self, key: str) -> Path:
+        return self._dir(key) / "blockhashes"
+
+    def write_block_hashes(self, key: str, first_block: int, raw: bytes) -> None:
+        """Store 32-byte block hashes from block `first_block` on (rewriting is idempotent)."""
+        path = self.block_hashes_path(key)
+        with path.open("r+b" if path.exists() else "wb") as f:
+            f.seek(32 * first_block)
+            f.write(raw)
+
+    def read_block_hashes(self, key: str) -> bytes:
+        path = self.block_hashes_path(key)
+        return path.read_bytes() if path.exists() else b""
+
     def sync(self, key: str) -> None:
         with self.data_path(key).open("r+b") as f:
             os.fsync(f.fileno())
+        hashes = self.block_hashes_path(key)
+        if hashes.exists():
+            with hashes.open("r+b") as f:
+                os.fsync(f.fileno())
 
     def read_slot(self, key: str) -> bytes:
         self.require_meta(key)

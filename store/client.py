@@ -41,8 +41,11 @@ class Uploaded:
         }
 
 
-async def upload(base_url: str, data: bytes, slots: int) -> Uploaded:
+async def upload(base_url: str, data: bytes, slots: int, layout: str | None = None) -> Uploaded:
+    """Upload; `layout` ("dev" or "codex") overrides the server's default commitment layout."""
     url = f"{base_url.rstrip('/')}/api/codex/v1/data?slots={slots}"
+    if layout is not None:
+        url += f"&layout={layout}"
     async with aiohttp.ClientSession() as session, session.post(url, data=data) as resp:
         if resp.status != 200:
             raise SourceError(f"upload failed: HTTP {resp.status} {await resp.text()}")

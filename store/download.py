@@ -25,6 +25,8 @@ import aiohttp
 from pydantic import ValidationError
 
 from proofs import commitment
+from proofs.poseidon2 import layout as codex_layout
+from proofs.poseidon2.streaming import StreamingSlotHasher
 from sales.redact import redact_text, redact_url
 from store.blockstore import BlockStore, SlotMeta
 from store.cid import cid_text
@@ -134,6 +136,7 @@ class SlotDownloader:
         self.config = config
         self._session = session
         self._sleep = sleep
+        self._hasher: StreamingSlotHasher | None = None  # Codex layout: the streaming slot root
 
     def _api(self, cid: str, what: str) -> str:
         return f"{self.config.base_url.rstrip('/')}/api/codex/v1/data/{cid}/network/{what}"
@@ -188,21 +191,27 @@ class SlotDownloader:
                     expiry=req.expiry,
                     is_repairing=req.is_repairing,
                     reservation_id=req.reservation_id,
+                    layout=manifest.layout,
                 )
             )
             batches = -(-req.slot_size // meta.batch_size)
             if meta.reservation_id != req.reservation_id:
                 meta = await self._adopt(meta, req.reservation_id)
+            if manifest.layout == "codex" and slot_roots is not None:
+                self._hasher = await asyncio.to_thread(self._resume_hasher, req)
             resumed_from = self.store.progress(req.slot_key)
             heartbeat.note(DownloadProgress(resumed_from, resumed_from // meta.batch_size))
             await self._download(session, manifest, req, meta.batch_size, heartbeat)
         finally:
             if self._session is None:
                 await session.close()
-        if slot_roots is not None:
+        update: dict[str, object] = {"complete": True}
+        if self._hasher is not None and slot_roots is not None:
+            update["slot_root"] = str(await self._verify_streamed(req, slot_roots))
+        elif slot_roots is not None:
             await self._verify(req, slot_roots)
         self.store.sync(req.slot_key)
-        self.store.save_meta(meta.model_copy(update={"complete": True}))
+        self.store.save_meta(meta.model_copy(update=update))
         verified = slot_roots is not None
         return StoredSlot(req.slot_key, req.slot_size, batches, resumed_from, verified)
 
@@ -270,7 +279,10 @@ class SlotDownloader:
                 f"source has no commitment for {manifest.cid} (too large for the dev commitment?)"
             )
         expected = int.from_bytes(req.merkle_root, "little")
-        if commitment.dataset_root(slot_roots) != expected:
+        root_of = (
+            codex_layout.dataset_root if manifest.layout == "codex" else commitment.dataset_root
+        )
+        if root_of(slot_roots) != expected:
             raise ManifestMismatchError("the source's slot roots do not hash to the request's root")
         return slot_roots
 
@@ -373,6 +385,8 @@ class SlotDownloader:
         end = min((seq + 1) * batch_size, req.slot_size)
         padded = data.ljust(end - offset, b"\0")
         await asyncio.to_thread(self.store.write_at, req.slot_key, offset, padded)
+        if self._hasher is not None:  # block hashes are stored before progress moves past them
+            await asyncio.to_thread(self._hasher.update, padded)
         await self.releaser.release(req.reservation_id, seq, len(padded))
         self.store.set_progress(req.slot_key, end)
         heartbeat(DownloadProgress(offset=end, batch_seq=seq + 1))
@@ -398,3 +412,38 @@ class SlotDownloader:
             # start over on a retry: the bytes on disk are not the committed ones
             self.store.set_progress(req.slot_key, 0)
             raise ContentMismatchError(f"slot {req.slot_key}: {e}") from e
+
+    # -- Codex layout: the slot root streams with the download ----------------------------------
+
+    def _resume_hasher(self, req: SlotRequest) -> StreamingSlotHasher:
+        """A streaming hasher at the recorded progress: the stored block hashes of the blocks
+        before it, plus the bytes of its partial block read back (at most 64 KiB)."""
+        key = req.slot_key
+        n_blocks = codex_layout.padded_blocks(req.slot_size)
+
+        def sink(first: int, raw: bytes) -> None:
+            self.store.write_block_hashes(key, first, raw)
+
+        offset = self.store.progress(key)
+        whole, rest = divmod(offset, codex_layout.BLOCK_BYTES)
+        raw = self.store.read_block_hashes(key)
+        if len(raw) < 32 * whole:  # hashes lost (should not happen): start the slot over
+            log.warning("slot %s: block hashes behind progress; downloading again", key)
+            self.store.set_progress(key, 0)
+            return StreamingSlotHasher(n_blocks, sink)
+        stored = [int.from_bytes(raw[32 * i : 32 * i + 32], "little") for i in range(whole)]
+        partial = self.store.read_at(key, whole * codex_layout.BLOCK_BYTES, rest) if rest else b""
+        return StreamingSlotHasher.resume(n_blocks, stored, partial, sink)
+
+    async def _verify_streamed(self, req: SlotRequest, slot_roots: list[int]) -> int:
+        """Check the streamed slot root opens to the request's dataset root at this slot."""
+        assert self._hasher is not None
+        root = await asyncio.to_thread(self._hasher.finish)
+        try:
+            codex_layout.check_slot_root(
+                root, req.slot_index, slot_roots, int.from_bytes(req.merkle_root, "little")
+            )
+        except codex_layout.LayoutError as e:
+            self.store.set_progress(req.slot_key, 0)
+            raise ContentMismatchError(f"slot {req.slot_key}: {e}") from e
+        return root

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -22,6 +24,9 @@ class Manifest(BaseModel):
     cell_size: int = Field(alias="cellSize", ge=1)
     dataset_root: str | None = Field(alias="datasetRoot", default=None)
     slot_roots: list[str] | None = Field(alias="slotRoots", default=None)
+    layout: Literal["dev", "codex"] = "dev"
+    """"dev": the development commitment (proofs/commitment.py, 248-byte cells); "codex": Codex's
+    layout (proofs/poseidon2: 2 KiB cells, 64 KiB blocks, Poseidon2 trees)."""
 
     def slot_root_ints(self) -> list[int] | None:
         return None if self.slot_roots is None else [int(r) for r in self.slot_roots]

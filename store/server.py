@@ -29,6 +29,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from proofs import commitment
+from proofs.poseidon2 import layout as codex_layout
+from proofs.poseidon2.streaming import StreamingSlotHasher
 from store.cid import b58encode
 from store.manifest import Manifest
 
@@ -48,6 +50,31 @@ def _slot_size(size: int, slots: int) -> int:
     return -(-per_slot // commitment.CELL_BYTES) * commitment.CELL_BYTES
 
 
+def _codex_slot_size(size: int, slots: int) -> int:
+    """Codex's layout: whole 64 KiB blocks per slot (the tree pads to a power of two)."""
+    per_slot = max(1, -(-size // slots))
+    return -(-per_slot // codex_layout.BLOCK_BYTES) * codex_layout.BLOCK_BYTES
+
+
+def _commit_codex(path: Path, slots: int, slot_size: int) -> tuple[str, list[str]]:
+    """Slot roots by streaming each slot from the file (O(depth) memory), then the dataset root."""
+    roots = []
+    with path.open("rb") as f:
+        for i in range(slots):
+            hasher = StreamingSlotHasher(codex_layout.padded_blocks(slot_size))
+            f.seek(i * slot_size)
+            left = slot_size
+            while left > 0:
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:  # past the end of the dataset: zero padding
+                    chunk = bytes(min(_CHUNK, left))
+                hasher.update(chunk)
+                left -= len(chunk)
+            roots.append(hasher.finish())
+    root = codex_layout.dataset_root(roots)
+    return "0x" + root.to_bytes(32, "little").hex(), [str(r) for r in roots]
+
+
 class DataServer:
     """Datasets as files under `data_dir`, manifests beside them as JSON."""
 
@@ -56,9 +83,13 @@ class DataServer:
         data_dir: Path,
         middlewares: Iterable[Middleware] = (),
         rate: int | None = None,
+        layout: str = "dev",
     ) -> None:
         self.data_dir = data_dir
         self.rate = rate
+        self.layout = layout
+        """"dev" (the development commitment) or "codex" (Codex's Poseidon2 layout); an upload's
+        `?layout=` overrides it."""
         """Bytes per second to stream at (None: as fast as possible); tests slow it down to
         catch a download in flight."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +130,9 @@ class DataServer:
             raise web.HTTPBadRequest(text="slots must be an integer") from e
         if not 1 <= slots <= 65535:
             raise web.HTTPBadRequest(text="slots must be in 1..65535")
+        layout = request.query.get("layout", self.layout)
+        if layout not in ("dev", "codex"):
+            raise web.HTTPBadRequest(text="layout must be dev or codex")
         fd, tmp_name = tempfile.mkstemp(dir=self.data_dir, suffix=".upload")
         tmp = Path(tmp_name)
         digest = hashlib.sha256()
@@ -111,21 +145,32 @@ class DataServer:
         cid = "z" + b58encode(bytes([0x01, 0x55, 0x12, 0x20]) + digest.digest())
         path = self._data_path(cid)
         await asyncio.to_thread(tmp.replace, path)
-        slot_size = _slot_size(size, slots)
-        root, slot_roots = await asyncio.to_thread(_commit, path, slots, slot_size)
+        root: str | None
+        slot_roots: list[str] | None
+        if layout == "codex":
+            slot_size = _codex_slot_size(size, slots)
+            root, slot_roots = await asyncio.to_thread(_commit_codex, path, slots, slot_size)
+        else:
+            slot_size = _slot_size(size, slots)
+            root, slot_roots = await asyncio.to_thread(_commit, path, slots, slot_size)
         manifest = Manifest.model_validate(
             {
                 "cid": cid,
                 "datasetSize": size,
                 "slots": slots,
                 "slotSize": slot_size,
-                "cellSize": commitment.CELL_BYTES,
+                "cellSize": codex_layout.CELL_BYTES if layout == "codex" else commitment.CELL_BYTES,
                 "datasetRoot": root,
                 "slotRoots": slot_roots,
+                "layout": layout,
             }
         )
         path.with_suffix(".json").write_text(manifest.model_dump_json(by_alias=True))
-        headers = {"X-Codex-Slots": str(slots), "X-Codex-Slot-Size": str(slot_size)}
+        headers = {
+            "X-Codex-Slots": str(slots),
+            "X-Codex-Slot-Size": str(slot_size),
+            "X-Codex-Layout": layout,
+        }
         if root is not None:
             headers["X-Codex-Dataset-Root"] = root
         return web.Response(text=cid, headers=headers)
