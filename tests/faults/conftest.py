@@ -9,7 +9,9 @@ tests/e2e/helpers.py unhindered by the faults they inject into the workers.
 """
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -25,7 +27,8 @@ from tests.e2e.conftest import E2EStack, end_host_service
 @pytest.fixture(scope="module")
 def fault_stack(request: pytest.FixtureRequest) -> Iterator[FaultStack]:
     config = getattr(request.module, "MARKETPLACE_CONFIG", DEMO)
-    stack = FaultStack.start(config)
+    keep = os.environ.get("SALES_FAULTS_KEEP")  # a directory: keep logs and data there
+    stack = FaultStack.start(config, root=Path(keep) / request.module.__name__ if keep else None)
     try:
         yield stack
     finally:
