@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench stack-up stack-down system install clean
+.PHONY: demo test lint typecheck unit bench chaos stack-up stack-down system install clean
 
 demo: $(STAMP)
 	$(PY) starter.py demo
@@ -26,6 +26,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+SEED ?= 1
+chaos: $(STAMP)
+	$(PY) -m deploy.local.chaos --seed $(SEED)
 
 stack-up: $(STAMP)
 	$(PY) starter.py stack up

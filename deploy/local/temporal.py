@@ -72,11 +72,24 @@ class TemporalDevServer(BaseModel):
         terminate(self.pid, "start-dev", timeout=20)
 
     @classmethod
-    def start(cls, state_dir: Path, log_path: Path) -> "TemporalDevServer":
-        """Start with a SQLite file under ``state_dir`` so workflows survive a stack restart."""
+    def start(
+        cls,
+        state_dir: Path,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        ui_port: int | None = None,
+    ) -> "TemporalDevServer":
+        """Start with a SQLite file under ``state_dir`` so workflows survive a stack restart.
+
+        ``port``/``ui_port`` pin the ports (a restart in the fault tests keeps the address the
+        workers know); by default Temporal's usual ports when free, else free ones.
+        """
         state_dir.mkdir(parents=True, exist_ok=True)
-        port = DEFAULT_PORT if not port_open(DEFAULT_PORT) else free_port()
-        ui_port = DEFAULT_UI_PORT if not port_open(DEFAULT_UI_PORT) else free_port()
+        if port is None:
+            port = DEFAULT_PORT if not port_open(DEFAULT_PORT) else free_port()
+        if ui_port is None:
+            ui_port = DEFAULT_UI_PORT if not port_open(DEFAULT_UI_PORT) else free_port()
         command = [
             str(temporal_cli()), "server", "start-dev",
             "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),

@@ -1,0 +1,139 @@
+"""What every fault scenario must leave intact (issue 12, point 8), read from the real parts.
+
+- no leaked byte: the availability's bytes are free, held for a reservation, or committed to a
+  stored slot, and exactly one slot's worth per reservation is away from free;
+- no lost or duplicated collateral: what the ledger deducted equals what its reservations
+  recorded, and every slot the chain shows this host holding has a reservation whose deduction
+  the chain holds as the slot's current collateral;
+- no double fill: at most one SlotFilled per slot of the request;
+- no data cleared for a slot the chain shows this host holding.
+
+The chain is read from anvil directly, never through the proxy the faults are injected into.
+"""
+
+from pathlib import Path
+
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.store import slot_key
+from ledger.postgres import PostgresLedger
+from sales.api import sale_workflow_id
+from sales.ids import slot_id
+from sales.models import StorageRequest
+from store.blockstore import BlockStore
+from tests.e2e.conftest import E2EStack
+from tests.e2e.helpers import host_market, request_logs
+
+
+class Figures(BaseModel):
+    """The accounting figures one check read (printed when a check fails)."""
+
+    free_size: int
+    held_size: int
+    committed_size: int
+    total_size: int
+    reservations: int
+    slot_size: int
+    deducted: int
+    recorded: int
+    held_on_chain: dict[str, int]
+    reserved_for: dict[str, int]
+    fills_per_slot: dict[int, int]
+    missing_data: list[str]
+
+
+async def figures(e2e: E2EStack, request: StorageRequest, availability_id: str) -> Figures:
+    ledger = await PostgresLedger.connect(e2e.settings.database_url)
+    try:
+        [row] = [r for r in await ledger.availability_rows() if r.id == availability_id]
+        reservations = await ledger.list_reservations(availability_id)
+    finally:
+        await ledger.close()
+    market = host_market(e2e)
+    try:
+        held = {sid: await market.current_collateral(sid) for sid in await market.my_slots()}
+    finally:
+        await market.close()
+    fills: dict[int, int] = {}
+    for log in await request_logs(e2e, "SlotFilled", request.id):
+        fills[log.slot_index or 0] = fills.get(log.slot_index or 0, 0) + 1
+    store = BlockStore(_data_dir(e2e), quota_bytes=0)
+    missing = [
+        sid
+        for sid in held
+        if store.meta(slot_key(sid)) is None or not store.data_path(slot_key(sid)).exists()
+    ]
+    return Figures(
+        free_size=row.free_size,
+        held_size=row.held_size,
+        committed_size=row.committed_size,
+        total_size=row.total_size,
+        reservations=len(reservations),
+        slot_size=request.ask.slot_size,
+        deducted=row.total_collateral - row.total_remaining_collateral,
+        recorded=sum(r.collateral for r in reservations),
+        held_on_chain=held,
+        reserved_for={slot_id(r.request_id, r.slot_index): r.collateral for r in reservations},
+        fills_per_slot=fills,
+        missing_data=missing,
+    )
+
+
+def _data_dir(e2e: E2EStack) -> Path:
+    return Path(e2e.environment["SALES_DATA_DIR"])
+
+
+async def assert_invariants(
+    e2e: E2EStack, request: StorageRequest, availability_id: str
+) -> Figures:
+    """The four "must be zero" figures of every scenario, at any moment of the sale."""
+    f = await figures(e2e, request, availability_id)
+    assert f.free_size + f.held_size + f.committed_size == f.total_size, f"bytes leaked: {f}"
+    assert f.held_size + f.committed_size == f.reservations * f.slot_size, f"bytes leaked: {f}"
+    assert f.deducted == f.recorded, f"ledger collateral lost or duplicated: {f}"
+    for sid, on_chain in f.held_on_chain.items():
+        assert f.reserved_for.get(sid) == on_chain, f"collateral of {sid} vs chain: {f}"
+    assert all(count == 1 for count in f.fills_per_slot.values()), f"double fill: {f}"
+    assert not f.missing_data, f"data cleared for a slot this host holds: {f}"
+    return f
+
+
+async def assert_all_returned(
+    e2e: E2EStack, request: StorageRequest, availability_id: str
+) -> Figures:
+    """After every sale ended: every byte and every token back, nothing held, nothing stored."""
+    f = await assert_invariants(e2e, request, availability_id)
+    assert f.free_size == f.total_size, f"bytes leaked: {f}"
+    assert f.reservations == 0 and f.deducted == 0, f"collateral not returned: {f}"
+    assert not f.held_on_chain, f"slots still held: {f}"
+    store = BlockStore(_data_dir(e2e), quota_bytes=0)
+    assert store.used_bytes() == 0, "slot data left in the host store"
+    return f
+
+
+async def max_pending_attempt(client: Client, request: StorageRequest) -> int:
+    """The highest attempt number of any activity the request's sales are waiting on."""
+    highest = 0
+    for index in range(request.ask.slots):
+        handle = client.get_workflow_handle(sale_workflow_id(slot_id(request.id, index)))
+        try:
+            described = await handle.describe()
+        except RPCError:
+            continue
+        for pending in described.raw_description.pending_activities:
+            highest = max(highest, pending.attempt)
+    return highest
+
+
+async def pending_activity_attempts(client: Client, workflow_id: str, activity: str) -> int:
+    """The attempt number of one pending activity of a workflow (0: not pending)."""
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return 0
+    for pending in described.raw_description.pending_activities:
+        if pending.activity_type.name == activity:
+            return int(pending.attempt)
+    return 0
