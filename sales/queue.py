@@ -1,7 +1,9 @@
 """Slot-queue rules as pure functions (SQ-11..16, SQ-19, SALES-7/8, Q-1..4).
 
 The SlotQueue workflow holds a list of items; these functions rank, build and bound it. They
-are deterministic, so the workflow can call them during replay.
+are deterministic, so the workflow can call them during replay. Request intake is bounded
+(`take_request`): only the slots that fit are built, the rest is a `PendingRequest` that
+`refill` draws from as room frees, so no step costs more than the queue's size.
 """
 
 import math

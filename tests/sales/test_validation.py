@@ -169,9 +169,16 @@ def queue_of(seed: int, size: int) -> list[SlotQueueItem]:
     max_size=st.integers(1, 64),
     queued=st.integers(0, 64),
     seed=st.integers(0, 2**32),
+    quota=st.one_of(st.just(UINT64_MAX), st.integers(1, UINT64_MAX)),
 )
 def test_no_request_raises_an_untyped_error_from_decoding_to_the_queue(
-    ask: StorageAsk, expires_at: int, created_at: int, max_size: int, queued: int, seed: int
+    ask: StorageAsk,
+    expires_at: int,
+    created_at: int,
+    max_size: int,
+    queued: int,
+    seed: int,
+    quota: int,
 ) -> None:
     """Issue 13 point 2: for any request the chain could carry, the path log → decode → gate →
     PushRequest → the queue's intake ends in an event refused with a typed error or in a
@@ -184,9 +191,10 @@ def test_no_request_raises_an_untyped_error_from_decoding_to_the_queue(
         return
     assert isinstance(event, StorageRequested)
     try:
-        push = push_for(event)
+        push = push_for(event, RequestBounds(max_slot_size=quota))
     except RequestRefusedError:
         return
+    assert push.ask.slot_size <= quota
     PushRequest.model_validate_json(push.model_dump_json())  # what the update carries
     queue = queue_of(seed, min(queued, max_size))
     intake = take_request(
