@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 with workflow.unsafe.imports_passed_through():
     from activities.router import EventRouter
     from activities.service import closed_sales
-    from benchmarks.bench_sale import Router, fake_host, new_fake
+    from benchmarks.bench_sale import FAKE_CHAIN_SETTINGS, Router, fake_host, new_fake
     from chain.events import SlotFilled
     from chain.fake import FakeChain
     from deploy.local.temporal import temporal_cli
@@ -140,7 +140,11 @@ async def intake(client: Client, task_queue: str, slots: int, max_size: int) -> 
 async def throughput(client: Client, task_queue: str, count: int, workers: int) -> float:
     queue = await client.start_workflow(
         SlotQueueWorkflow.run,
-        QueueInput(settings=QueueSettings(max_workers=workers, max_size=max(count, workers))),
+        QueueInput(
+            settings=QueueSettings(
+                max_workers=workers, max_size=max(count, workers), sale=FAKE_CHAIN_SETTINGS
+            )
+        ),
         id=f"bench-queue-{uuid.uuid4()}",
         task_queue=task_queue,
     )
@@ -170,7 +174,11 @@ async def to_filled(client: Client, count: int, workers: int) -> float:
     async with fake_host(client, router, sales_activities=[closed_sales]):
         queue = await client.start_workflow(
             SlotQueueWorkflow.run,
-            QueueInput(settings=QueueSettings(max_workers=workers, max_size=max(count, workers))),
+            QueueInput(
+                settings=QueueSettings(
+                    max_workers=workers, max_size=max(count, workers), sale=FAKE_CHAIN_SETTINGS
+                )
+            ),
             id=f"bench-filled-{uuid.uuid4()}",
             task_queue=SALES_TASK_QUEUE,
         )

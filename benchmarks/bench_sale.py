@@ -35,6 +35,7 @@ from sales.api import (
     SALES_TASK_QUEUE,
     Activity,
     SaleInput,
+    SaleSettings,
     sale_workflow_id,
 )
 from sales.ids import slot_id
@@ -148,6 +149,11 @@ class BareWorkflow:
             await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
 
 
+FAKE_CHAIN_SETTINGS = SaleSettings(proof_margin_seconds=0)
+"""The fake chain's periods are 1 s and its transactions land at once: no landing margin, or
+no proof would ever fit in a period (plan_proof gives such a period up)."""
+
+
 def new_fake(nonce: int, duration: int, period: int = 1) -> FakeSale:
     fake = FakeSale(
         availability=an_availability(),
@@ -168,6 +174,7 @@ async def start_sale(client: Client, fake: FakeSale, queue_id: str | None) -> An
             slot_index=0,
             item=item_for(fake, 0),
             queue_workflow_id=queue_id,
+            settings=FAKE_CHAIN_SETTINGS,
         ),
         id=sale_workflow_id(slot_id(request.id, 0)),
         task_queue=SALES_TASK_QUEUE,
