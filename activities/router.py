@@ -5,17 +5,17 @@ the event's key (txHash:logIndex), which the queue and the sale workflows use to
 so a follower restart that re-delivers an event changes nothing.
 
 Requests pass one validation gate (sales.validation) before they become queue items: a refused
-request is logged once with its reason, counted (the `sales_requests_refused` metric, labelled
+request is logged once with its reason, counted (`codex_sales_requests_refused_total`, labelled
 by the bound), and returns normally, so the follower moves on and never retries it.
 """
 
 import logging
 from collections import Counter
 
-from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.metrics import count
 from chain.events import (
     AnyEvent,
     RequestCancelled,
@@ -30,6 +30,7 @@ from chain.market import Market
 from sales.api import SALES_VISIBILITY_QUERY, ChainEvent, SaleSignal, sale_workflow_id
 from sales.errors import SlotsOutOfRangeError
 from sales.ids import slot_id
+from sales.metrics import REQUESTS_REFUSED
 from sales.models import repair_collateral
 from sales.queue import item_for_freed_slot
 from sales.queue_api import DeleteSlots, PushItems, PushRequest, QueueSignal, QueueUpdate
@@ -47,8 +48,6 @@ log = logging.getLogger(__name__)
 
 SIGNAL_EACH_SLOT_UP_TO = 1024
 """Requests with more slots are routed to their running sales found by visibility query."""
-
-REFUSED_METRIC = "sales_requests_refused"
 
 
 def push_for(event: StorageRequested, bounds: RequestBounds = DEFAULT_BOUNDS) -> PushRequest:
@@ -131,11 +130,7 @@ class EventRouter:
         name = error.rule.name
         log.warning("request %s refused by bound %s: %s", request_id, name, error.rule.reason)
         self.refused[name] += 1
-        if activity.in_activity():
-            counter = activity.metric_meter().create_counter(
-                REFUSED_METRIC, "storage requests refused by the validation gate"
-            )
-            counter.add(1, {"bound": name})
+        count(REQUESTS_REFUSED, 1, {"bound": name})
 
     async def _slot_freed(self, event: SlotFreed) -> None:
         """SALES-8: a repair item with the discounted collateral and the freed time."""

@@ -10,12 +10,14 @@ from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.metrics import count, gauge
 from activities.router import EventRouter, QueueUnavailableError
 from chain.follower import ChainFollower, Cursor
 from chain.market import Market
 from ledger.api import Ledger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
+from sales.metrics import EVENTS_DEAD_LETTERED, FOLLOWER_LAG, FOLLOWER_REORGS
 from sales.models import SlotState
 from sales.queue_api import HeldSales, QueueActivity
 from sales.service_api import (
@@ -75,14 +77,6 @@ class ServiceActivities:
             activity.client(), self.market, follow.queue_workflow_id, bounds=self.bounds
         )
         latest = LatestCursor()
-        meter = activity.metric_meter()
-        dead_letters = meter.create_counter(
-            "sales_follower_dead_letters",
-            "marketplace events the follower moved past without the queue or a sale taking them",
-        )
-        reorgs = meter.create_counter(
-            "sales_follower_reorgs", "chain reorganisations the follower rewound for"
-        )
         follower = ChainFollower.connect(
             self._rpc_url,
             self._marketplace,
@@ -92,8 +86,8 @@ class ServiceActivities:
             confirmations=follow.confirmations,
             transient=FOLLOWER_TRANSIENT,
             on_progress=latest.update,
-            on_dead_letter=lambda letter: dead_letters.add(1, {"kind": letter.kind}),
-            on_reorg=lambda _old, _new: reorgs.add(1),
+            on_dead_letter=lambda letter: count(EVENTS_DEAD_LETTERED, 1, {"kind": letter.kind}),
+            on_reorg=lambda _old, _new: count(FOLLOWER_REORGS),
         )
         beat = asyncio.create_task(_heartbeat(latest, follower))
         try:
@@ -170,26 +164,18 @@ class LatestCursor:
 
 
 async def _heartbeat(latest: LatestCursor, follower: Any = None) -> None:
-    reported = 0
     while True:
         activity.heartbeat(latest.cursor.model_dump() if latest.cursor else None)
         if follower is not None:
-            reported = await _follower_metrics(follower, latest, reported)
+            await _follower_metrics(follower, latest)
         await asyncio.sleep(HEARTBEAT_EVERY)
 
 
-async def _follower_metrics(follower: Any, latest: LatestCursor, reported: int) -> int:
-    """The follower's lag behind the chain head, and logs it dead-lettered since the last
-    report (undecodable, skipped); returns how many are reported now."""
-    from activities.metrics import count, gauge
-    from sales.metrics import EVENTS_DEAD_LETTERED, FOLLOWER_LAG
-
-    skipped = len(follower.skipped)
-    count(EVENTS_DEAD_LETTERED, skipped - reported)
+async def _follower_metrics(follower: Any, latest: LatestCursor) -> None:
+    """The follower's lag behind the chain head (its dead letters count as they happen)."""
     if latest.cursor is not None:
         try:
             head = await follower.source.head()
         except Exception:  # the follower itself reports RPC trouble
-            return skipped
+            return
         gauge(FOLLOWER_LAG, head + 1 - latest.cursor.block_number)
-    return skipped

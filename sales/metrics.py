@@ -77,7 +77,14 @@ WORKERS_BUSY = _m("queue_workers_busy", G, "Queue workers running a sale")
 WORKERS_MAX = _m("queue_workers_max", G, "The queue's maxWorkers")
 FOLLOWER_LAG = _m("follower_lag_blocks", G, "Blocks the chain follower is behind the head")
 EVENTS_DEAD_LETTERED = _m(
-    "events_dead_lettered_total", C, "Marketplace logs the follower could not decode and skipped"
+    "events_dead_lettered_total",
+    C,
+    "Marketplace events the follower moved past: undecodable, or refused by every delivery",
+    "kind",
+)
+FOLLOWER_REORGS = _m("follower_reorgs_total", C, "Chain reorganisations the follower rewound")
+REQUESTS_REFUSED = _m(
+    "requests_refused_total", C, "Storage requests refused by the validation gate", "bound"
 )
 TRANSACTIONS_SENT = _m("transactions_sent_total", C, "Transactions broadcast", "operation")
 FEE_BUMPS = _m("fee_bumps_total", C, "Replacements sent at raised fees", "operation")
