@@ -43,10 +43,9 @@ from sales.api import SALES_VISIBILITY_QUERY
 from sales.ids import slot_id
 from sales.models import MarketplaceConfig, RequestState, StorageRequest
 
-PERIOD = 20
-CONFIG: MarketplaceConfig = DEMO.model_copy(
-    update={"proofs": DEMO.proofs.model_copy(update={"period": PERIOD, "timeout": 10})}
-)
+CONFIG: MarketplaceConfig = DEMO
+"""30 s periods: room for several initial proofs at once on 2 cores, and their fills."""
+PERIOD = CONFIG.proofs.period
 WORKERS = {
     "sales-a": "sales",
     "sales-b": "sales",
@@ -163,8 +162,8 @@ class Chaos:
         from ledger.postgres import PostgresLedger
         from starter import start_service
 
-        for name, role in WORKERS.items():
-            self.stack.start_worker(name, role)
+        for name in WORKERS:
+            self._start_worker(name)
         settings = self._settings()
         slot_size = slot_size_for(SLOTS * BYTES_PER_SLOT, SLOTS)
         ledger = await PostgresLedger.connect(settings.database_url)
@@ -200,6 +199,12 @@ class Chaos:
         await self._wait_for_the_end(client)
         return await self._figures(client)
 
+    def _start_worker(self, name: str) -> None:
+        """Several sales fill at once: the chain-tx worker sends their transactions side by
+        side (one nonce manager), so a fill does not wait out a period behind the others."""
+        overrides = {"SALES_CHAIN_TX_CONCURRENCY": "4"} if WORKERS[name] == "chain-tx" else {}
+        self.stack.start_worker(name, WORKERS[name], **overrides)
+
     def _settings(self) -> HostSettings:
         return HostSettings.from_env(self.stack.environment)
 
@@ -207,7 +212,7 @@ class Chaos:
         assert self.stack.anvil is not None and self.stack.deployment is not None
         for index in range(self.request_count):
             if index:
-                await asyncio.sleep(self.rng.uniform(5, 30))
+                await asyncio.sleep(self.rng.uniform(5, 20))
             request = await post_request(
                 self.stack.anvil.rpc_url,
                 self.stack.deployment.marketplace,
@@ -215,7 +220,7 @@ class Chaos:
                 self.stack.data_url,
                 slots=SLOTS,
                 bytes_per_slot=BYTES_PER_SLOT,
-                expiry=180,
+                expiry=240,
                 duration=self.duration,
             )
             self.posted.append(request)
@@ -224,10 +229,10 @@ class Chaos:
     async def _inject_faults(self) -> None:
         kinds = ["kill", "kill", "kill", "rpc pause", "postgres restart", "temporal restart"]
         self.rng.shuffle(kinds)
-        await asyncio.sleep(self.rng.uniform(20, 40))
+        await asyncio.sleep(self.rng.uniform(30, 60))
         for kind in kinds:
             await self._inject(kind)
-            await asyncio.sleep(self.rng.uniform(15, 35))
+            await asyncio.sleep(self.rng.uniform(20, 40))
 
     async def _inject(self, kind: str) -> None:
         stack, rng = self.stack, self.rng
@@ -237,7 +242,7 @@ class Chaos:
             stack.kill_worker(name)
             self.faults[f"SIGKILL {WORKERS[name]} worker"] += 1
             await asyncio.sleep(rng.uniform(2, 10))
-            stack.start_worker(name, WORKERS[name])
+            self._start_worker(name)
         elif kind == "rpc pause":
             assert stack.proxy is not None
             mode = rng.choice([ProxyMode.REFUSE, ProxyMode.HANG])
@@ -395,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seed", type=int, default=None, help="default: a random seed")
     parser.add_argument("--requests", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=240, help="each request's, in seconds")
+    parser.add_argument("--duration", type=int, default=300, help="each request's, in seconds")
     parser.add_argument("--keep", type=Path, default=None, help="keep the stack's files here")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbelow(10_000)
