@@ -76,6 +76,7 @@ class Figures(BaseModel):
     sales: dict[str, int]
     faults: dict[str, int]
     missed_proofs: int
+    missed_near_faults: int
     proofs: int
     zero: dict[str, int]
 
@@ -98,15 +99,30 @@ def summarize(
     store_bytes: int,
     collateral_deducted: int,
     collateral_on_chain: int,
+    fault_windows: Sequence[tuple[int, int]] = (),
+    period: int = PERIOD,
 ) -> Figures:
-    """The pure accounting behind the table (tested without a stack)."""
-    missed = sum(len(due - proven_periods.get(sid, set())) for sid, due in due_periods.items())
+    """The pure accounting behind the table (tested without a stack).
+
+    A missed period counts as "near a fault" when it overlaps a fault's window (chain time)
+    extended by two periods: a killed prover's task waits out its 30 s heartbeat timeout, and a
+    proof started before an outage ends may land too late."""
+    missed_periods = [
+        p for sid, due in due_periods.items() for p in due - proven_periods.get(sid, set())
+    ]
+
+    def near_fault(p: int) -> bool:
+        start, end = p * period, (p + 1) * period
+        return any(start < b + 2 * period and end > a for a, b in fault_windows)
+
+    near = sum(1 for p in missed_periods if near_fault(p))
     return Figures(
         seed=seed,
         requests=dict(sorted(Counter(request_states).items())),
         sales=dict(sorted(Counter(sale_states).items())),
         faults=dict(sorted(faults.items())),
-        missed_proofs=missed,
+        missed_proofs=len(missed_periods),
+        missed_near_faults=near,
         proofs=sum(len(p) for p in proven_periods.values()),
         zero={
             "sales still running": sum(1 for s in sale_states if s not in TERMINAL),
@@ -127,6 +143,7 @@ def format_table(figures: Figures) -> str:
     rows += [(f"fault {kind}", str(n)) for kind, n in figures.faults.items()]
     rows += [("proofs on chain (periods)", str(figures.proofs))]
     rows += [("missed proofs (may be > 0)", str(figures.missed_proofs))]
+    rows += [("  of which near a fault", str(figures.missed_near_faults))]
     rows += [(f"{name} (must be 0)", str(figures.zero[name])) for name in MUST_BE_ZERO]
     width = max(len(name) for name, _ in rows)
     lines = [f"{'figure':<{width}}  value", f"{'-' * width}  -----"]
@@ -146,6 +163,8 @@ class Chaos:
         self.request_count = requests
         self.duration = duration
         self.faults: Counter[str] = Counter()
+        self.windows: list[tuple[int, int]] = []
+        """Chain-time spans of the injected faults."""
         self.posted: list[StorageRequest] = []
 
     def log(self, message: str) -> None:
@@ -201,8 +220,13 @@ class Chaos:
 
     def _start_worker(self, name: str) -> None:
         """Several sales fill at once: the chain-tx worker sends their transactions side by
-        side (one nonce manager), so a fill does not wait out a period behind the others."""
-        overrides = {"SALES_CHAIN_TX_CONCURRENCY": "4"} if WORKERS[name] == "chain-tx" else {}
+        side (one nonce manager), so a fill does not wait out a period behind the others. Each
+        proving worker proves one slot at a time: six proofs at once on two cores all land
+        late, one after the other they land in time."""
+        overrides = {
+            "chain-tx": {"SALES_CHAIN_TX_CONCURRENCY": "4"},
+            "proving": {"SALES_PROVING_CONCURRENCY": "1", "PROVER_CONCURRENCY": "1"},
+        }.get(WORKERS[name], {})
         self.stack.start_worker(name, WORKERS[name], **overrides)
 
     def _settings(self) -> HostSettings:
@@ -235,6 +259,13 @@ class Chaos:
             await asyncio.sleep(self.rng.uniform(20, 40))
 
     async def _inject(self, kind: str) -> None:
+        start = await self._chain_now()
+        try:
+            await self._inject_one(kind)
+        finally:
+            self.windows.append((start, await self._chain_now()))
+
+    async def _inject_one(self, kind: str) -> None:
         stack, rng = self.stack, self.rng
         if kind == "kill":
             name = rng.choice(sorted(WORKERS))
@@ -384,6 +415,7 @@ class Chaos:
             store_bytes=store.used_bytes(),
             collateral_deducted=row.total_collateral - row.total_remaining_collateral,
             collateral_on_chain=sum(held.values()),
+            fault_windows=self.windows,
         )
 
 
