@@ -67,7 +67,7 @@ SLOTS = 2
 BYTES_PER_SLOT = 20_000
 EXPIRY = 150
 DURATION = 350
-"""From the request's posting: room for scenarios 1-6 (about 320 s, measured), then 7 waits for its end."""
+"""From posting: room for scenarios 1-6 (about 320 s measured); 7 then waits for its end."""
 OLD_READ_ATTEMPTS = 10
 """workflows/sale_calls.py of round 1: reads gave up after 10 attempts and the sale Errored."""
 FEE_CAP = 1
