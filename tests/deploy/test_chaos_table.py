@@ -30,6 +30,7 @@ def test_a_clean_run_prints_zeros_and_passes_with_a_missed_proof() -> None:
     figures = summarize(7, **clean())  # type: ignore[arg-type]
     assert figures.failures() == []
     assert figures.missed_proofs == 1 and figures.proofs == 4
+    assert figures.missed_near_faults == 0
     assert figures.requests == {"Cancelled": 1, "Finished": 2}
     assert set(figures.zero) == set(MUST_BE_ZERO) and not any(figures.zero.values())
     table = format_table(figures)
@@ -51,3 +52,11 @@ def test_every_must_be_zero_figure_fails_the_run() -> None:
         figures = summarize(1, **inputs)  # type: ignore[arg-type]
         assert name in figures.failures(), name
         assert "FAIL" in format_table(figures)
+
+
+def test_a_missed_period_is_near_a_fault_within_two_periods_of_its_window() -> None:
+    """Period 2 of slot 0xb (seconds 60-89 at 30 s periods) is missed: a fault ending at 10 s
+    reaches it (10 s + two periods = 70 s > 60 s), one ending at -61 s does not."""
+    near = summarize(1, **clean(fault_windows=[(0, 10)]))  # type: ignore[arg-type]
+    far = summarize(1, **clean(fault_windows=[(-100, -61)]))  # type: ignore[arg-type]
+    assert (near.missed_near_faults, far.missed_near_faults) == (1, 0)
