@@ -62,7 +62,7 @@ def _prepare(stack: LocalStack, roles: Roles) -> StackState:
     worker = start_worker(state.environment(), stack.root / "worker.log")
     state.extra["worker.py"] = worker.pid
     stack.save(state)
-    _start_api(stack, state)
+    start_stack_api(stack, state)
     return state
 
 
@@ -70,7 +70,7 @@ API_PORT = 8080
 """Codex's REST port; the demo takes a free one when something else holds it."""
 
 
-def _start_api(stack: LocalStack, state: StackState) -> None:
+def start_stack_api(stack: LocalStack, state: StackState) -> str:
     """The sales REST API next to the worker (restarted, like the worker), its URL kept in the
     stack's env as SALES_API_URL for the CLI."""
     from deploy.local.processes import pid_alive, port_open, terminate
@@ -83,6 +83,7 @@ def _start_api(stack: LocalStack, state: StackState) -> None:
     state.extra["--role api"] = api.pid
     state.env = {**state.env, "SALES_API_URL": url}
     stack.save(state)
+    return url
 
 
 async def _ensure_availability(settings: HostSettings) -> None:
