@@ -111,7 +111,7 @@ async def drive_sale(
     assert [a["id"] for a in listed] == [offered["id"]]
     await ensure_service(e2e, client)
     before = scrape(metrics_port)
-    request = await client_requests(e2e, slots=1, expiry=100, duration=120)
+    request = await client_requests(e2e, slots=1, expiry=100, duration=105)
     sid = slot_id(request.id, 0)
     agent_path = "/sales/slots/{slotId}"
 
