@@ -87,23 +87,16 @@ def start_stack_api(stack: LocalStack, state: StackState) -> str:
 
 
 async def _ensure_availability(settings: HostSettings) -> None:
-    from ledger.api import NewAvailability
-    from ledger.postgres import PostgresLedger
+    """Offer 8 MiB unless the host offers something already, through the sales REST API as an
+    operator's script would."""
+    from starter import api_call, api_client
 
-    ledger = await PostgresLedger.connect(settings.database_url, quota_bytes=settings.quota_bytes)
-    try:
-        if not await ledger.list_availabilities():
-            saved = await ledger.create_availability(
-                NewAvailability(
-                    total_size=8 * 2**20,
-                    duration=3600,
-                    min_price_per_byte_per_second=1,
-                    total_collateral=8 * 2**20,
-                )
-            )
-            print(f"Availability {saved.availability.id[:18]}… offers 8 MiB.")
-    finally:
-        await ledger.close()
+    async with api_client(settings) as api:
+        if not await api_call(api, "GET", "/sales/availability"):
+            body = {"totalSize": 8 * 2**20, "duration": 3600, "minPricePerBytePerSecond": "1",
+                    "totalCollateral": str(8 * 2**20)}  # fmt: skip
+            created = await api_call(api, "POST", "/sales/availability", body)
+            print(f"Availability {created['id'][:18]}… offers 8 MiB (POST {api.base_url}).")
 
 
 async def _watch(client: Any, request_id: str, slots: int, deadline: float) -> dict[int, str]:
