@@ -10,9 +10,11 @@ the client's storage request is a chain transaction, and the sales service is st
 operator starts it (Codex's API has no such path). The worker runs with its Prometheus port.
 """
 
+import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -82,6 +84,7 @@ async def test_a_sale_through_the_rest_api_with_metrics_moving(
     assert e2e.worker is not None
     e2e.worker.stop()
     e2e.environment["SALES_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
+    e2e.environment["SALES_LOG_FORMAT"] = "json"
     e2e.start_worker()
     api_process: ManagedProcess | None = None
     try:
@@ -200,3 +203,22 @@ async def drive_sale(
     assert back["totalRemainingCollateral"] == "1000000"
     active = await api.call("GET", "/sales/slots", "/sales/slots", 200)
     assert sid not in [s["id"] for s in active]
+    json_logs_tell_the_sale(e2e, request.id, sid)
+
+
+def json_logs_tell_the_sale(e2e: E2EStack, request_id: str, sid: str) -> None:
+    """Point 4: the worker's JSON lines carry workflow id, request id, slot id and index and
+    the state, and the log shows no credential."""
+    text = (e2e.logs / "worker.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    states = {
+        line["state"]
+        for line in lines
+        if line.get("workflow_id") == sale_workflow_id(sid)
+        and (line.get("request_id"), line.get("slot_id"), line.get("slot_index"))
+        == (request_id, sid, 0)
+    }
+    assert {"Proving", "Finished"} <= states, states
+    assert e2e.roles.host.private_key.removeprefix("0x") not in text
+    password = urlsplit(e2e.environment["SALES_DATABASE_URL"]).password
+    assert not password or f":{password}@" not in text
