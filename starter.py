@@ -65,6 +65,9 @@ def _stack(args: argparse.Namespace) -> int:
             print(f"  {name:<9} {value}")
         if state.temporal:
             print(f"Temporal Web UI: {state.temporal.ui_url}")
+        from deploy.local.demo import start_stack_api
+
+        print(f"Sales REST API: {start_stack_api(stack, state)}")
     elif args.action == "down":
         stack.down()
         print("Local stack is down.")

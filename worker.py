@@ -14,9 +14,11 @@ SIGTERM drains in-flight work for SALES_GRACEFUL_SHUTDOWN seconds, then exits.
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
@@ -200,10 +202,34 @@ async def connect(settings: HostSettings) -> Client:
     config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
     config.setdefault("target_host", settings.temporal_address)
     config.setdefault("namespace", settings.temporal_namespace)
-    if settings.metrics_address:
-        metrics = prometheus_config(settings.metrics_address)
-        config["runtime"] = Runtime(telemetry=TelemetryConfig(metrics=metrics))
+    runtime = worker_runtime(settings)
+    if runtime is not None:
+        config["runtime"] = runtime
     return await Client.connect(**config, data_converter=pydantic_data_converter)
+
+
+def worker_runtime(settings: HostSettings, env: Mapping[str, str] | None = None) -> Runtime | None:
+    """The SDK runtime: Prometheus metrics when SALES_METRICS_ADDRESS is set, and with
+    SALES_LOG_FORMAT=json the SDK core's own log lines forwarded to Python logging (so they
+    are JSON and redacted like every other line). None: the default runtime will do."""
+    from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
+
+    env = os.environ if env is None else env
+    forward = env.get("SALES_LOG_FORMAT", "text").lower() == "json"
+    if not settings.metrics_address and not forward:
+        return None
+    telemetry = TelemetryConfig(
+        metrics=prometheus_config(settings.metrics_address) if settings.metrics_address else None
+    )
+    if forward:
+        telemetry = dataclasses.replace(
+            telemetry,
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+        )
+    return Runtime(telemetry=telemetry)
 
 
 def prometheus_config(bind_address: str) -> PrometheusConfig:

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from deploy.local.anvil import AnvilNode
 from deploy.local.postgres import PostgresInfo, PostgresServer
+from deploy.local.processes import free_port
 from deploy.local.temporal import NAMESPACE, temporal_cli, temporal_test_server
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
@@ -65,6 +66,10 @@ def anvil(stack_root: Path) -> Iterator[AnvilNode]:
     node.stop()
 
 
+TEMPORAL_UI_PORT = free_port()
+"""The dev server's Web UI (tests/api checks a sale's details there with headless Chromium)."""
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real Temporal dev server, with the project's search attributes registered."""
@@ -73,7 +78,8 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=str(temporal_cli()),
         search_attributes=ALL_SEARCH_ATTRIBUTES,
-        ui=False,
+        ui=True,
+        ui_port=TEMPORAL_UI_PORT,
         dev_server_log_level="error",
     )
     yield env

@@ -62,7 +62,7 @@ def _prepare(stack: LocalStack, roles: Roles) -> StackState:
     worker = start_worker(state.environment(), stack.root / "worker.log")
     state.extra["worker.py"] = worker.pid
     stack.save(state)
-    _start_api(stack, state)
+    start_stack_api(stack, state)
     return state
 
 
@@ -70,7 +70,7 @@ API_PORT = 8080
 """Codex's REST port; the demo takes a free one when something else holds it."""
 
 
-def _start_api(stack: LocalStack, state: StackState) -> None:
+def start_stack_api(stack: LocalStack, state: StackState) -> str:
     """The sales REST API next to the worker (restarted, like the worker), its URL kept in the
     stack's env as SALES_API_URL for the CLI."""
     from deploy.local.processes import pid_alive, port_open, terminate
@@ -83,26 +83,20 @@ def _start_api(stack: LocalStack, state: StackState) -> None:
     state.extra["--role api"] = api.pid
     state.env = {**state.env, "SALES_API_URL": url}
     stack.save(state)
+    return url
 
 
 async def _ensure_availability(settings: HostSettings) -> None:
-    from ledger.api import NewAvailability
-    from ledger.postgres import PostgresLedger
+    """Offer 8 MiB unless the host offers something already, through the sales REST API as an
+    operator's script would."""
+    from starter import api_call, api_client
 
-    ledger = await PostgresLedger.connect(settings.database_url, quota_bytes=settings.quota_bytes)
-    try:
-        if not await ledger.list_availabilities():
-            saved = await ledger.create_availability(
-                NewAvailability(
-                    total_size=8 * 2**20,
-                    duration=3600,
-                    min_price_per_byte_per_second=1,
-                    total_collateral=8 * 2**20,
-                )
-            )
-            print(f"Availability {saved.availability.id[:18]}… offers 8 MiB.")
-    finally:
-        await ledger.close()
+    async with api_client(settings) as api:
+        if not await api_call(api, "GET", "/sales/availability"):
+            body = {"totalSize": 8 * 2**20, "duration": 3600, "minPricePerBytePerSecond": "1",
+                    "totalCollateral": str(8 * 2**20)}  # fmt: skip
+            created = await api_call(api, "POST", "/sales/availability", body)
+            print(f"Availability {created['id'][:18]}… offers 8 MiB (POST {api.base_url}).")
 
 
 async def _watch(client: Any, request_id: str, slots: int, deadline: float) -> dict[int, str]:

@@ -69,12 +69,19 @@ def pid_alive(pid: int) -> bool:
 
 
 def pid_matches(pid: int, needle: str) -> bool:
-    """Whether ``pid`` is still the process we started (guards against pid reuse)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return needle.encode() in cmdline
+    """Whether ``pid`` is still the process we started (guards against pid reuse).
+
+    A process caught in the middle of its exec shows an empty command line for a moment
+    (a stop right after a start): wait for it rather than take it for another process."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            return False
+        if cmdline or time.monotonic() > deadline:
+            return needle.encode() in cmdline
+        time.sleep(0.01)
 
 
 def terminate(pid: int, needle: str, timeout: float = 10.0) -> None:

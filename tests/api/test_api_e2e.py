@@ -1,16 +1,20 @@
 """A whole sale driven through the REST API, with the worker's metrics scraped along the way
 (issue: the operator's surface, "done when": a real-stack test drives a whole sale through the
 REST API only, from offering an availability to seeing the slot Finished, validating every
-response against the OpenAPI document; and point 2: a test scrapes a real worker during a
-real-stack sale and checks the values move as they must).
+response against the OpenAPI document; point 2: a test scrapes a real worker during a
+real-stack sale and checks the values move as they must; point 6: headless Chromium finds the
+proving sale by the SaleState filter of the Web UI and reads its current details).
 
 The host side goes through the API process (`worker.py --role api`, with a bearer token) only;
 the client's storage request is a chain transaction, and the sales service is started as the
 operator starts it (Codex's API has no such path). The worker runs with its Prometheus port.
 """
 
+import json
 import os
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,8 +23,11 @@ from temporalio.client import Client
 
 from deploy.local.processes import free_port
 from deploy.local.scenario import ManagedProcess, start_api
+from sales.api import sale_workflow_id
 from sales.ids import slot_id
 from tests.api.openapi_check import validate_response
+from tests.api.webui import sale_in_web_ui
+from tests.conftest import TEMPORAL_UI_PORT
 from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import client_requests, ensure_service, poll
 
@@ -71,12 +78,13 @@ def value(
 
 
 async def test_a_sale_through_the_rest_api_with_metrics_moving(
-    e2e: E2EStack, e2e_client: Client
+    e2e: E2EStack, e2e_client: Client, tmp_path: Path
 ) -> None:
     metrics_port = free_port()
     assert e2e.worker is not None
     e2e.worker.stop()
     e2e.environment["SALES_METRICS_ADDRESS"] = f"127.0.0.1:{metrics_port}"
+    e2e.environment["SALES_LOG_FORMAT"] = "json"
     e2e.start_worker()
     api_process: ManagedProcess | None = None
     try:
@@ -88,13 +96,15 @@ async def test_a_sale_through_the_rest_api_with_metrics_moving(
             await api.http.get(base + "/sales/availability", headers={"Authorization": ""})
         ).status_code == 401
         api.doc = (await api.http.get(base.removesuffix(PREFIX) + "/openapi.json")).json()
-        await drive_sale(e2e, e2e_client, api, metrics_port)
+        await drive_sale(e2e, e2e_client, api, metrics_port, tmp_path)
     finally:
         if api_process is not None:
             api_process.stop()
 
 
-async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int) -> None:
+async def drive_sale(
+    e2e: E2EStack, client: Client, api: Api, metrics_port: int, shots: Path
+) -> None:
     offered = await api.call(
         "POST", "/sales/availability", "/sales/availability", 201,
         json={"totalSize": 1_000_000, "duration": 3600, "minPricePerBytePerSecond": "1",
@@ -104,7 +114,7 @@ async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int)
     assert [a["id"] for a in listed] == [offered["id"]]
     await ensure_service(e2e, client)
     before = scrape(metrics_port)
-    request = await client_requests(e2e, slots=1, expiry=100, duration=120)
+    request = await client_requests(e2e, slots=1, expiry=100, duration=105)
     sid = slot_id(request.id, 0)
     agent_path = "/sales/slots/{slotId}"
 
@@ -143,6 +153,16 @@ async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int)
         )
 
     await poll(proving_shows, 90, "metrics: a proof submitted, one sale Proving, one slot hosted")
+    # The Web UI tells the story (point 6): the SaleState filter finds the sale, and its
+    # current details give state, period, proofs, collateral and the next deadline.
+    described = await client.get_workflow_handle(sale_workflow_id(sid)).describe()
+    listing, details = await sale_in_web_ui(
+        f"http://127.0.0.1:{TEMPORAL_UI_PORT}", client.namespace, described.id,
+        described.run_id or "", "Proving", shots,
+    )  # fmt: skip
+    assert "SaleState" in listing and described.id in listing
+    for shown in ("Proving", "period", "submitted", "missed", "on chain", "next deadline"):
+        assert shown in details, (shown, details)
     during = scrape(metrics_port)
     collateral = request.ask.collateral_per_slot
     assert value(during, "codex_sales_sales_started_total", entry="queue") == 1
@@ -183,3 +203,22 @@ async def drive_sale(e2e: E2EStack, client: Client, api: Api, metrics_port: int)
     assert back["totalRemainingCollateral"] == "1000000"
     active = await api.call("GET", "/sales/slots", "/sales/slots", 200)
     assert sid not in [s["id"] for s in active]
+    json_logs_tell_the_sale(e2e, request.id, sid)
+
+
+def json_logs_tell_the_sale(e2e: E2EStack, request_id: str, sid: str) -> None:
+    """Point 4: the worker's JSON lines carry workflow id, request id, slot id and index and
+    the state, and the log shows no credential."""
+    text = (e2e.logs / "worker.log").read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    states = {
+        line["state"]
+        for line in lines
+        if line.get("workflow_id") == sale_workflow_id(sid)
+        and (line.get("request_id"), line.get("slot_id"), line.get("slot_index"))
+        == (request_id, sid, 0)
+    }
+    assert {"Proving", "Finished"} <= states, states
+    assert e2e.roles.host.private_key.removeprefix("0x") not in text
+    password = urlsplit(e2e.environment["SALES_DATABASE_URL"]).password
+    assert not password or f":{password}@" not in text

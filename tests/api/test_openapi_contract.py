@@ -60,6 +60,12 @@ def compare(ours: Any, theirs: Any, where: str, extra: Collection[str] = ()) -> 
         assert ours == theirs, f"{where}: ours {ours!r}, Codex's {theirs!r}"
 
 
+def required(doc: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    if "$ref" in schema:
+        return required(doc, doc["components"]["schemas"][schema["$ref"].split("/")[-1]])
+    return set(schema.get("required", []))
+
+
 def body_schema(part: dict[str, Any]) -> dict[str, Any]:
     return dict(part["content"]["application/json"]["schema"])
 
@@ -70,6 +76,10 @@ def test_generated_openapi_matches_codex_sales_paths() -> None:
     assert CODEX["servers"][0]["url"].endswith(PREFIX)
     ours_sales = {p.removeprefix(PREFIX) for p in ours["paths"] if "/sales/" in p}
     assert ours_sales == set(CODEX["paths"])
+    post = "/sales/availability"
+    mine_post = body_schema(ours["paths"][PREFIX + post]["post"]["requestBody"])
+    theirs_post = body_schema(CODEX["paths"][post]["post"]["requestBody"])
+    assert required(ours, mine_post) == required(CODEX, theirs_post)  # the same body required
     for path, operations in CODEX["paths"].items():
         mine = ours["paths"][PREFIX + path]
         assert set(mine) == set(operations), path

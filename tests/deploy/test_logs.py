@@ -88,3 +88,15 @@ def test_no_line_shows_a_credential(captured: io.StringIO, kind: str) -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(SystemExit, match="SALES_LOG_FORMAT"):
         configure(env={"SALES_LOG_FORMAT": "xml"})
+
+
+def test_json_logs_take_the_sdk_cores_lines_too() -> None:
+    """With SALES_LOG_FORMAT=json the SDK core's own lines are forwarded into Python logging
+    (hence JSON and redacted); text keeps the default runtime unless metrics need one."""
+    from temporalio.runtime import Runtime
+
+    import worker
+
+    assert worker.worker_runtime(HostSettings(), env={}) is None
+    assert isinstance(worker.worker_runtime(HostSettings(), env={"SALES_LOG_FORMAT": "json"}),
+                      Runtime)  # fmt: skip
