@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from proofs.circuits.codex import build
 from proofs.poseidon2 import layout
 from proofs.poseidon2.circuit_input import CircuitParams, circuit_input
 from proofs.poseidon2.layout import BLOCK_BYTES
@@ -80,3 +81,9 @@ def test_circuit_accepts_python_inputs_and_rejects_tampered_ones() -> None:
     bad_path = {**padded, "merklePaths": moved}
     results = witnesses([five, one, padded, bad_cell, bad_root, bad_path])
     assert results == [True, True, True, False, False, False]
+
+
+def test_committed_wasm_is_compiled_from_the_committed_sources() -> None:
+    """Editing the .circom files (or the parameters) without rebuilding the wasm fails here:
+    run `python -m proofs.circuits.codex.build --compile-only`."""
+    assert (WASM.parent / "SOURCES.sha256").read_text() == build.source_sums()

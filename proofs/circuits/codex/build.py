@@ -10,7 +10,8 @@ a fixed public entropy string: the toxic waste is KNOWN and anyone can forge pro
 chains only, like proofs/circuits/README.md says of the older development circuit.
 
 Writes proofs/circuits/codex/artifacts/: codex_storage.wasm (committed even with --compile-only:
-tests compute witnesses with it), and after the setup codex_storage_final.zkey,
+tests compute witnesses with it) with SOURCES.sha256 (what it was compiled from; a test fails
+when a .circom file changes without a rebuild), and after the setup codex_storage_final.zkey,
 verification_key.json and SHA256SUMS. The build directory (ptau, r1cs) is not committed.
 """
 
@@ -83,7 +84,15 @@ def compile_circuit() -> Path:
     _run([_bin("circom2"), main.name, "--r1cs", "--wasm", "--O2", "-o", "."])
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(BUILD / f"{NAME}_main_js" / f"{NAME}_main.wasm", ARTIFACTS / f"{NAME}.wasm")
+    (ARTIFACTS / "SOURCES.sha256").write_text(source_sums())
     return BUILD / f"{NAME}_main.r1cs"
+
+
+def source_sums() -> str:
+    """SHA-256 of the circuit sources and parameters the committed wasm was compiled from."""
+    lines = [f"{_sha256(src)}  {src.name}\n" for src in sorted(HERE.glob("*.circom"))]
+    params = hashlib.sha256(repr(PARAMS).encode()).hexdigest()
+    return "".join(lines) + f"{params}  CodexStorageProof{PARAMS}\n"
 
 
 def powers_of_tau() -> Path:
