@@ -87,3 +87,14 @@ def test_committed_wasm_is_compiled_from_the_committed_sources() -> None:
     """Editing the .circom files (or the parameters) without rebuilding the wasm fails here:
     run `python -m proofs.circuits.codex.build --compile-only`."""
     assert (WASM.parent / "SOURCES.sha256").read_text() == build.source_sums()
+
+
+def test_circuit_round_constants_are_the_reference_ones() -> None:
+    """poseidon2_constants.circom holds exactly proofs/poseidon2/constants.py, in order."""
+    import re
+
+    from proofs.poseidon2 import constants
+
+    text = (REPO / "proofs" / "circuits" / "codex" / "poseidon2_constants.circom").read_text()
+    numbers = [int(n) for n in re.findall(r"\b\d{20,}\b", text)]
+    assert numbers == [*constants.INITIAL, *constants.INTERNAL, *constants.FINAL]
