@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import heartbeating
 from activities.metrics import timed
+from proofs.poseidon2.layout import LayoutError
 from proofs.prover import (
     ProofVerificationError,
     ProverConfig,
@@ -24,10 +25,13 @@ from proofs.prover import (
     StorageProver,
     WitnessError,
 )
+from proofs.public_inputs import public_inputs
+from proofs.types import Groth16Proof as ProofsGroth16Proof
 from sales.api import Activity, ErrorType, OnProveInput
 from sales.metrics import PROOF_GENERATION
 from sales.models import Groth16Proof
 from store.blockstore import BlockStore
+from store.codex_input import stored_circuit_input
 from store.config import StoreConfig
 from store.errors import SlotNotFoundError
 
@@ -55,6 +59,15 @@ class ProverActivities:
                 raise SlotNotProvableError(f"slot {key} is not stored completely and verified")
             if meta.merkle_root != slot.request.content.merkle_root:
                 raise SlotNotProvableError(f"slot {key} holds data of another merkle root")
+            if meta.layout != self.prover.circuit:
+                raise SlotNotProvableError(
+                    f"slot {key} is in the {meta.layout} layout, the prover's circuit is "
+                    f"{self.prover.circuit} (PROVER_CIRCUIT)"
+                )
+            if meta.layout == "codex":
+                async with heartbeating():
+                    proof = await self._prove_codex(key, inp)
+                return Groth16Proof.model_validate(proof.model_dump())
             data = await asyncio.to_thread(self.store.read_slot, key)
             async with heartbeating(), timed(PROOF_GENERATION):  # a dead worker shows in seconds
                 proof = await self.prover.prove(
@@ -64,10 +77,26 @@ class ProverActivities:
                     bytes.fromhex(meta.merkle_root.removeprefix("0x")),
                     bytes.fromhex(inp.challenge.removeprefix("0x")),
                 )
-        except (SlotNotFoundError, SlotNotProvableError, WitnessError) as e:
+        except (SlotNotFoundError, SlotNotProvableError, WitnessError, LayoutError) as e:
             raise ApplicationError(str(e), type=ErrorType.DATA_INVALID, non_retryable=True) from e
         except ProofVerificationError as e:
             raise ApplicationError(str(e), type=ErrorType.PROVER_FAILED, non_retryable=True) from e
         except ProverError as e:
             raise ApplicationError(str(e), type="ProverUnavailable") from e  # retryable
         return Groth16Proof.model_validate(proof.model_dump())
+
+    async def _prove_codex(self, key: str, inp: OnProveInput) -> ProofsGroth16Proof:
+        """Codex's statement: the input from the stored block hashes and the sampled blocks
+        (store/codex_input.py), proved and verified locally by the configured circuit files."""
+        slot = inp.slot
+        challenge = bytes.fromhex(inp.challenge.removeprefix("0x"))
+        merkle_root = bytes.fromhex(slot.request.content.merkle_root.removeprefix("0x"))
+        expected = public_inputs(challenge, merkle_root, slot.slot_index)
+        circuit_input = await asyncio.to_thread(
+            stored_circuit_input, self.store, key, challenge, self.prover.codex_params
+        )
+        if int(circuit_input["dataSetRoot"]) != expected[1]:
+            raise SlotNotProvableError(f"slot {key}: stored roots do not give the merkle root")
+        if int(circuit_input["slotIndex"]) != slot.slot_index:
+            raise SlotNotProvableError(f"slot {key} holds slot {circuit_input['slotIndex']}")
+        return await self.prover.prove_input(circuit_input, expected)

@@ -29,7 +29,7 @@ from proofs.poseidon2 import fast, layout
 from proofs.poseidon2.streaming import StreamingSlotHasher
 
 
-def _run(mib: int, chunk: int, out: Any) -> None:
+def _run(mib: int, chunk: int, threads: int, out: Any) -> None:
     size = mib << 20
     rnd = random.Random(16)
     pattern = rnd.randbytes(chunk)
@@ -41,7 +41,7 @@ def _run(mib: int, chunk: int, out: Any) -> None:
                 f.seek(32 * first)
                 f.write(raw)
 
-            hasher = StreamingSlotHasher(layout.padded_blocks(size), sink)
+            hasher = StreamingSlotHasher(layout.padded_blocks(size), sink, threads=threads)
             wall = cpu = 0.0
             done = 0
             counter = 0
@@ -81,16 +81,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256)
     parser.add_argument("--chunk-kib", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=1, help="hashing threads (target: 1)")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     queue: Any = ctx.Queue()
-    proc = ctx.Process(target=_run, args=(args.mib, args.chunk_kib << 10, queue))
+    proc = ctx.Process(target=_run, args=(args.mib, args.chunk_kib << 10, args.threads, queue))
     proc.start()
     result = queue.get()
     proc.join()
     load = os.getloadavg()[0]
     print(
-        f"codex commitment, {args.mib} MiB slot (streaming, {args.chunk_kib} KiB chunks): "
+        f"codex commitment, {args.mib} MiB slot (streaming, {args.chunk_kib} KiB chunks, "
+        f"{args.threads} thread(s)): "
         f"{result['mb_s_wall']:.1f} MB/s wall, {result['mb_s_cpu']:.1f} MB/s CPU, "
         f"peak RSS {result['rss']:.0f} MiB, block hashes {result['hash_file'] >> 10} KiB "
         f"(targets >= 20 MB/s, <= 64 MiB)"

@@ -205,14 +205,29 @@ def backend_from_config(config: ProverConfig) -> ProverBackend:
 class StorageProver:
     """Proves possession of one slot's bytes for a challenge (the development circuit)."""
 
-    def __init__(self, backend: ProverBackend, vk: VerificationKey) -> None:
+    def __init__(
+        self,
+        backend: ProverBackend,
+        vk: VerificationKey,
+        circuit: str = "dev",
+        codex_params: CircuitParams = CODEX_PARAMS,
+    ) -> None:
         self.backend, self.vk = backend, vk
+        self.circuit = circuit
+        """"dev" proves proofs/commitment.py slots; "codex" proves Codex-layout slots
+        (proofs/poseidon2) with `codex_params`."""
+        self.codex_params = codex_params
 
     @classmethod
     def from_config(cls, config: ProverConfig) -> StorageProver:
         """Checks the circuit files fit together first (config.check without the marketplace)."""
         config.check()
-        return cls(backend_from_config(config), load_verification_key(config.vk))
+        return cls(
+            backend_from_config(config),
+            load_verification_key(config.vk),
+            config.circuit,
+            config.codex_params,
+        )
 
     async def prove_input(
         self, circuit_input: Mapping[str, Any], expected: list[int]

@@ -64,9 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="upload a dataset to the data server")
     parser.add_argument("--url", required=True)
     parser.add_argument("--slots", type=int, default=1)
+    parser.add_argument("--layout", choices=["dev", "codex"], default=None)
     parser.add_argument("file", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(upload(args.url, args.file.read_bytes(), args.slots))
+    result = asyncio.run(upload(args.url, args.file.read_bytes(), args.slots, args.layout))
     print(json.dumps(result.as_json()))
 
 

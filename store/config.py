@@ -4,6 +4,7 @@ STORE_DATA_DIR      where slots live (default ./.data/store)
 STORE_QUOTA_BYTES   disk budget for slots (default 20 GiB, Codex's DefaultQuotaBytes)
 CODEX_DATA_URL      base URL of the Codex-compatible data source (default http://127.0.0.1:8080)
 STORE_BATCH_BYTES   download batch = unit of release and resume (default 1 MiB)
+STORE_HASH_THREADS  Codex layout: threads hashing a batch's blocks during onStore (default 1)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class StoreConfig:
     quota_bytes: int = 20 * 2**30
     source_url: str = "http://127.0.0.1:8080"
     batch_bytes: int = 1 << 20
+    hash_threads: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> StoreConfig:
@@ -32,10 +34,13 @@ class StoreConfig:
             quota_bytes=int(env.get("STORE_QUOTA_BYTES", str(d.quota_bytes))),
             source_url=env.get("CODEX_DATA_URL", d.source_url),
             batch_bytes=int(env.get("STORE_BATCH_BYTES", str(d.batch_bytes))),
+            hash_threads=int(env.get("STORE_HASH_THREADS", str(d.hash_threads))),
         )
 
     def block_store(self) -> BlockStore:
         return BlockStore(self.data_dir, self.quota_bytes)
 
     def download(self) -> DownloadConfig:
-        return DownloadConfig(base_url=self.source_url, batch_size=self.batch_bytes)
+        return DownloadConfig(
+            base_url=self.source_url, batch_size=self.batch_bytes, hash_threads=self.hash_threads
+        )

@@ -93,6 +93,7 @@ class DownloadConfig:
     read_chunk: int = 256 * 1024
     verify: bool = True  # False only for benchmarks of the raw data path
     timeout: float = 60.0
+    hash_threads: int = 1  # Codex layout: threads hashing each batch's blocks (cores to spare)
     heartbeat_every: float = 5.0
     """Seconds between clock heartbeats (well below the activity's 30 s heartbeat timeout)."""
 
@@ -430,10 +431,10 @@ class SlotDownloader:
         if len(raw) < 32 * whole:  # hashes lost (should not happen): start the slot over
             log.warning("slot %s: block hashes behind progress; downloading again", key)
             self.store.set_progress(key, 0)
-            return StreamingSlotHasher(n_blocks, sink)
+            return StreamingSlotHasher(n_blocks, sink, self.config.hash_threads)
         stored = [int.from_bytes(raw[32 * i : 32 * i + 32], "little") for i in range(whole)]
         partial = self.store.read_at(key, whole * codex_layout.BLOCK_BYTES, rest) if rest else b""
-        return StreamingSlotHasher.resume(n_blocks, stored, partial, sink)
+        return StreamingSlotHasher.resume(n_blocks, stored, partial, sink, self.config.hash_threads)
 
     async def _verify_streamed(self, req: SlotRequest, slot_roots: list[int]) -> int:
         """Check the streamed slot root opens to the request's dataset root at this slot."""

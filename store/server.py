@@ -11,7 +11,9 @@ Endpoints (base = http://127.0.0.1:<port>):
   so a host fetches only its slot and resumes after a failure.
 A slot i is bytes [i*slotSize, (i+1)*slotSize) of the dataset, zero-padded past its end.
 
-Run the demo server: `python -m store.server --data-dir DIR [--port 0]` (prints its base URL).
+Run the demo server: `python -m store.server --data-dir DIR [--port 0] [--layout dev|codex]`
+(prints its base URL). `?layout=codex` on an upload, or `--layout codex`, commits in Codex's
+layout (proofs/poseidon2) instead of the development one.
 """
 
 from __future__ import annotations
@@ -217,8 +219,8 @@ class DataServer:
         return response
 
 
-async def _serve(data_dir: Path, port: int, rate: int | None) -> None:
-    server = DataServer(data_dir, rate=rate)
+async def _serve(data_dir: Path, port: int, rate: int | None, layout: str = "dev") -> None:
+    server = DataServer(data_dir, rate=rate, layout=layout)
     print(await server.start(port=port), flush=True)
     try:
         await asyncio.Event().wait()
@@ -231,8 +233,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--rate", type=int, default=None, help="stream at most this many B/s")
+    parser.add_argument(
+        "--layout", choices=["dev", "codex"], default="dev", help="default commitment layout"
+    )
     args = parser.parse_args()
-    asyncio.run(_serve(args.data_dir, args.port, args.rate))
+    asyncio.run(_serve(args.data_dir, args.port, args.rate, args.layout))
 
 
 if __name__ == "__main__":

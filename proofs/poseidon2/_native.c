@@ -118,7 +118,7 @@ static inline int geq_p(const u64 a[4]) {
 static inline void fe_mul(fe *r, const fe *a, const fe *b) {
     /* t < 2P < 2^255 after every step (P < 2^254), so 5 limbs suffice and the top one is zero
        again after each reduction: the registers rotate instead of shifting */
-    __asm__ volatile(
+    __asm__(
         "xorl %%r8d, %%r8d\n\t"
         "xorl %%r9d, %%r9d\n\t"
         "xorl %%r10d, %%r10d\n\t"
@@ -145,15 +145,16 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
         "movq %%rbx, 8(%[r])\n\t"
         "movq %%rdx, 16(%[r])\n\t"
         "movq %%r11, 24(%[r])\n\t"
-        :
+        : "=m"(*(u64(*)[4])r->v)
         : [r] "r"(r->v), [a] "r"(a->v), [b] "r"(b->v), [pinv] "m"(PINV), [p0] "m"(P[0]),
-          [p1] "m"(P[1]), [p2] "m"(P[2]), [p3] "m"(P[3])
-        : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+          [p1] "m"(P[1]), [p2] "m"(P[2]), [p3] "m"(P[3]), "m"(*(const u64(*)[4])a->v),
+          "m"(*(const u64(*)[4])b->v)
+        : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "cc");
 }
 
 static inline void fe_add(fe *r, const fe *a, const fe *b) {
     /* a, b < P < 2^254: the sum has no carry out of the top limb */
-    __asm__ volatile(
+    __asm__(
         "movq 0(%[a]), %%rax\n\t"
         "movq 8(%[a]), %%rbx\n\t"
         "movq 16(%[a]), %%rdx\n\t"
@@ -178,10 +179,11 @@ static inline void fe_add(fe *r, const fe *a, const fe *b) {
         "movq %%r10, 8(%[r])\n\t"
         "movq %%r11, 16(%[r])\n\t"
         "movq %%r12, 24(%[r])\n\t"
-        :
+        : "=m"(*(u64(*)[4])r->v)
         : [r] "r"(r->v), [a] "r"(a->v), [b] "r"(b->v), [p0] "m"(P[0]), [p1] "m"(P[1]),
-          [p2] "m"(P[2]), [p3] "m"(P[3])
-        : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "cc", "memory");
+          [p2] "m"(P[2]), [p3] "m"(P[3]), "m"(*(const u64(*)[4])a->v),
+          "m"(*(const u64(*)[4])b->v)
+        : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "cc");
 }
 #else
 static inline void fe_add(fe *r, const fe *a, const fe *b) {

@@ -1,24 +1,40 @@
 """The native Poseidon2 hot path with the same integer interface as `reference`.
 
 `proofs.poseidon2._native` is a small C extension built at install time (setup.py); this module
-converts between Python integers and its 32-byte little-endian field elements. The tests check
+converts between Python integers and its 32-byte little-endian field elements. Without the
+extension (a checkout nobody built) everything still works, on the reference, with a warning:
+the project stays importable, only slow. The tests check
 every function here against `proofs.poseidon2.reference` on the reference's vectors and on
 random inputs.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-try:
-    from proofs.poseidon2 import _native  # type: ignore[attr-defined]
-except ImportError as e:  # pragma: no cover - only on an install that skipped the build
-    raise ImportError(
-        "proofs.poseidon2._native is not built: reinstall the project with `make install` or "
-        "`pip install -e .` (needs a C compiler), or run `python setup.py build_ext --inplace`"
-    ) from e
-
+from proofs.poseidon2 import reference
 from proofs.poseidon2.reference import FieldElementError, State
+
+log = logging.getLogger(__name__)
+
+_native: Any
+try:
+    from proofs.poseidon2 import _native  # type: ignore[attr-defined,no-redef]
+except ImportError:  # pragma: no cover - only on a checkout whose extension is not built
+    _native = None
+    warnings.warn(
+        "proofs.poseidon2._native is not built: Poseidon2 runs in pure Python (~1000x slower). "
+        "Build it with `make install`, `pip install -e .` or `python setup.py build_ext "
+        "--inplace` (needs a C compiler).",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+NATIVE = _native is not None
+"""False when the extension is missing: every function below then uses the reference."""
 
 ELEM = 32
 
@@ -43,24 +59,38 @@ def _call(fn: object, *args: object) -> bytes:
 
 
 def permutation(state: State) -> State:
+    if _native is None:
+        return reference.permutation(state)
     x, y, z = from_bytes(_call(_native.permute, to_bytes(state)))
     return x, y, z
 
 
 def compress(x: int, y: int, key: int = 0) -> int:
+    if _native is None:
+        return reference.compress(x, y, key)
     return int.from_bytes(_call(_native.compress, to_bytes([x]), to_bytes([y]), key), "little")
 
 
 def sponge(elements: Sequence[int], rate: int = 2) -> int:
+    if _native is None:
+        return reference.sponge(elements, rate)
     return int.from_bytes(_call(_native.sponge, to_bytes(elements), rate), "little")
 
 
 def hash_bytes(data: bytes) -> int:
+    if _native is None:
+        return reference.hash_bytes(bytes(data))
     return int.from_bytes(_native.hash_bytes(data), "little")
 
 
 def hash_cells_raw(data: bytes | memoryview, cell_bytes: int) -> bytes:
     """One 32-byte hash per cell of `data` (a whole number of cells)."""
+    if _native is None:
+        raw = bytes(data)
+        if len(raw) % cell_bytes:
+            raise ValueError("data must be a whole number of cells")
+        cells = [raw[i : i + cell_bytes] for i in range(0, len(raw), cell_bytes)]
+        return to_bytes([reference.hash_bytes(c) for c in cells])
     return _native.hash_cells(data, cell_bytes)  # type: ignore[no-any-return]
 
 
@@ -70,10 +100,24 @@ def hash_cells(data: bytes | memoryview, cell_bytes: int) -> list[int]:
 
 def block_hashes_raw(data: bytes | memoryview, block_bytes: int, cell_bytes: int) -> bytes:
     """One 32-byte block hash (Merkle root of its cell hashes) per block of `data`."""
+    if _native is None:
+        raw = bytes(data)
+        if len(raw) % block_bytes:
+            raise ValueError("data must be whole blocks of whole cells")
+        return to_bytes(
+            [
+                reference.merkle_root(
+                    from_bytes(hash_cells_raw(raw[i : i + block_bytes], cell_bytes))
+                )
+                for i in range(0, len(raw), block_bytes)
+            ]
+        )
     return _native.block_hashes(data, block_bytes, cell_bytes)  # type: ignore[no-any-return]
 
 
 def merkle_layer_raw(nodes: bytes, bottom: bool) -> bytes:
+    if _native is None:
+        return to_bytes(reference.merkle_layer(from_bytes(nodes), bottom))
     return _call(_native.merkle_layer, nodes, bottom)
 
 
@@ -82,6 +126,8 @@ def merkle_layer(nodes: Sequence[int], bottom: bool) -> list[int]:
 
 
 def merkle_root_raw(nodes: bytes) -> bytes:
+    if _native is None:
+        return to_bytes([reference.merkle_root(from_bytes(nodes))])
     return _call(_native.merkle_root, nodes)
 
 

@@ -17,6 +17,7 @@ already stored and the bytes of the last partial block read back from disk.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from proofs.poseidon2 import fast
 from proofs.poseidon2.layout import BLOCK_BYTES, CELL_BYTES, LayoutError, zero_block_hash
@@ -28,8 +29,10 @@ BlockHashSink = Callable[[int, bytes], None]
 
 
 class StreamingSlotHasher:
-    def __init__(self, n_blocks: int, sink: BlockHashSink | None = None) -> None:
-        """`n_blocks`: the padded (power-of-two) leaf count of the slot tree."""
+    def __init__(self, n_blocks: int, sink: BlockHashSink | None = None, threads: int = 1) -> None:
+        """`n_blocks`: the padded (power-of-two) leaf count of the slot tree. `threads` > 1
+        hashes the blocks of one update on that many threads (the native code releases the
+        GIL; blocks are independent), for hosts with cores to spare."""
         if n_blocks < 1 or n_blocks & (n_blocks - 1):
             raise LayoutError(f"the slot tree needs a power-of-two block count, got {n_blocks}")
         self.n_blocks = n_blocks
@@ -38,6 +41,8 @@ class StreamingSlotHasher:
         self._frontier: list[int | None] = []  # level -> a left node waiting for its sibling
         self.blocks_done = 0
         self.bytes_seen = 0
+        self._threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(self._threads) if self._threads > 1 else None
 
     @classmethod
     def resume(
@@ -46,11 +51,12 @@ class StreamingSlotHasher:
         stored_hashes: Sequence[int],
         partial_block: bytes,
         sink: BlockHashSink | None = None,
+        threads: int = 1,
     ) -> StreamingSlotHasher:
         """A hasher that has seen the blocks whose hashes are stored, then `partial_block`."""
         if len(partial_block) >= BLOCK_BYTES:
             raise LayoutError("the partial block must be shorter than a block")
-        hasher = cls(n_blocks, sink)
+        hasher = cls(n_blocks, sink, threads)
         for h in stored_hashes:
             hasher._push(h)
         hasher.bytes_seen = len(stored_hashes) * BLOCK_BYTES + len(partial_block)
@@ -73,7 +79,17 @@ class StreamingSlotHasher:
         self._frontier[level] = node
 
     def _hash_blocks(self, data: bytes | memoryview) -> None:
-        raw = fast.block_hashes_raw(data, BLOCK_BYTES, CELL_BYTES)
+        n = len(data) // BLOCK_BYTES
+        if self._pool is not None and n >= 2:
+            per = -(-n // self._threads) * BLOCK_BYTES
+            view = memoryview(data)
+            parts = [view[i : i + per] for i in range(0, len(view), per)]
+            hashed = self._pool.map(
+                lambda part: fast.block_hashes_raw(part, BLOCK_BYTES, CELL_BYTES), parts
+            )
+            raw = b"".join(hashed)
+        else:
+            raw = fast.block_hashes_raw(data, BLOCK_BYTES, CELL_BYTES)
         if self._sink is not None:
             self._sink(self.blocks_done, raw)
         for h in fast.from_bytes(raw):
@@ -115,4 +131,7 @@ class StreamingSlotHasher:
             self._push(zeros[level], level)
         top = self._frontier[-1]
         assert top is not None and len(self._frontier) == self.n_blocks.bit_length()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         return top

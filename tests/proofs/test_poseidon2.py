@@ -117,3 +117,9 @@ def test_merkle_paths_reconstruct_every_leaf() -> None:
             path = reference.merkle_path(levels, i)
             assert len(path) == max(1, (n - 1).bit_length())
             assert reference.root_from_path(leaves[i], i, n, path) == levels[-1][0]
+
+
+def test_native_extension_is_built() -> None:
+    """The install builds the C extension (setup.py); the pure-Python fallback in fast.py only
+    keeps an unbuilt checkout importable, it must not be what CI measures or tests."""
+    assert fast.NATIVE

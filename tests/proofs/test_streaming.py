@@ -34,6 +34,18 @@ def test_streamed_root_equals_layout_root_for_any_chunking(size: int) -> None:
     )
 
 
+def test_threads_give_the_same_root_and_hashes() -> None:
+    """Hashing the blocks of an update on 2 threads changes nothing but the speed."""
+    data = random.Random(9).randbytes(7 * BLOCK_BYTES + 5)
+    sunk: dict[int, bytes] = {}
+    hasher = StreamingSlotHasher(8, sink=lambda i, raw: sunk.update({i: raw}), threads=2)
+    hasher.update(data[:100])
+    hasher.update(data[100:])
+    assert hasher.finish() == layout.slot_root(data)
+    raw = b"".join(sunk[i] for i in sorted(sunk))
+    assert raw == b"".join(h.to_bytes(32, "little") for h in layout.block_hashes(data))
+
+
 def test_state_is_one_node_per_level() -> None:
     """Memory is O(depth): the frontier never holds more than log2(n_blocks) + 1 nodes."""
     n = 64
