@@ -10,8 +10,9 @@ Same dev server, same process (`worker.py --role all`: sales, chain-tx and provi
 fake chain and fake prover (--prove-ms per proof, --prover-slots at once). A proof is due in a
 slot-period with --probability percent, drawn from a hash of (request, period), so both designs
 face the same draws. Hosting workflows start already proving (acquisition is not measured).
-For N = --start (--start-scheduled), then x --growth, slots per design the run waits until every slot has read the chain,
-watches --periods whole periods and counts due periods whose proof did not land in the period.
+For N slots per design (from --start, or --start-scheduled, growing by --growth) the run waits
+until every slot has read the chain, watches --periods whole periods and counts due periods
+whose proof did not land in the period.
 A design stops at its first N with a miss (or at --max).
 
 Per level it prints missed periods, the worst landing into a period, the scheduler's reads per
