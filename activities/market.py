@@ -154,7 +154,9 @@ class MarketActivities:
             batch = await self._market.proving_snapshots(pairs)
             wakes = []
             for ref, (sid, _) in zip(read.slots, pairs, strict=True):
-                snap = batch.snapshots[sid]
+                snap = batch.snapshots.get(sid)
+                if snap is None:
+                    continue  # unreadable this period: its workflow's fallback reads it
                 facts = ScheduledSlotFacts(
                     slot_state=snap.slot_state,
                     request_state=snap.request_state,

@@ -59,7 +59,7 @@ class ProvingBatch:
     timestamp: int
     seconds_per_block: float
     snapshots: Mapping[str, ProvingSnapshot]
-    """By slot id, as asked."""
+    """By slot id, as asked; a slot whose views could not be read is left out (logged)."""
 
 
 OnSent = Callable[[str], Awaitable[None]]

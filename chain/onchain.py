@@ -486,23 +486,36 @@ class OnChainMarket:
         for n, (sid, request_id) in enumerate(slots):
             start = len(requests) + n * per_slot
             views = dict(zip(SNAPSHOT_VIEWS, results[start : start + per_slot], strict=True))
-            (host,) = self._decoded("getHost", views["getHost"])
-            snapshots[sid] = ProvingSnapshot(
-                block_number=number,
-                timestamp=timestamp,
-                seconds_per_block=spb,
-                slot_state=SlotState(self._decoded("slotState", views["slotState"])[0]),
-                request_state=self._request_state_of(request_states[request_id.lower()]),
-                host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
-                pointer=int(self._decoded("getPointer", views["getPointer"])[0]),
-                challenge=to_hex(self._decoded("getChallenge", views["getChallenge"])[0]),
-                proof_required=self._flag("isProofRequired", views["isProofRequired"]),
-                proof_will_be_required=self._flag(
-                    "willProofBeRequired", views["willProofBeRequired"]
-                ),
-            )
+            try:
+                snapshots[sid] = self._snapshot_of(
+                    views, request_states[request_id.lower()], number, timestamp, spb
+                )
+            except MarketError as exc:  # one odd slot must not blind the read of all others
+                log.warning("batched proving read skips slot %s: %s", sid, exc)
         return ProvingBatch(
             block_number=number, timestamp=timestamp, seconds_per_block=spb, snapshots=snapshots
+        )
+
+    def _snapshot_of(
+        self,
+        views: Mapping[str, bytes | RevertError],
+        request_state: bytes | RevertError,
+        number: int,
+        timestamp: int,
+        spb: float,
+    ) -> ProvingSnapshot:
+        (host,) = self._decoded("getHost", views["getHost"])
+        return ProvingSnapshot(
+            block_number=number,
+            timestamp=timestamp,
+            seconds_per_block=spb,
+            slot_state=SlotState(self._decoded("slotState", views["slotState"])[0]),
+            request_state=self._request_state_of(request_state),
+            host=None if int(host, 16) == 0 else AsyncWeb3.to_checksum_address(host),
+            pointer=int(self._decoded("getPointer", views["getPointer"])[0]),
+            challenge=to_hex(self._decoded("getChallenge", views["getChallenge"])[0]),
+            proof_required=self._flag("isProofRequired", views["isProofRequired"]),
+            proof_will_be_required=self._flag("willProofBeRequired", views["willProofBeRequired"]),
         )
 
     async def _batch_call(self, calls: Sequence[bytes], block: int) -> list[bytes | RevertError]:

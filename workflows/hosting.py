@@ -315,6 +315,8 @@ class SlotHostingWorkflow(SaleSteps):
         """One wake of scheduled proving (PRV-1 with the scheduler reading the chain): the
         chain's state moves the sale, a due proof is proven once per period."""
         status = await self._scheduled_status()
+        if status is None:
+            return state
         moved = self._moved_by_chain(status)
         if moved is not None:
             return moved
@@ -333,9 +335,10 @@ class SlotHostingWorkflow(SaleSteps):
         self._show_details()
         return state
 
-    async def _scheduled_status(self) -> ProvingStatus:
+    async def _scheduled_status(self) -> ProvingStatus | None:
         """The next reading to act on: the scheduler's, or our own read when this stay in
-        proving has none yet, the scheduler was silent too long, or there is no scheduler."""
+        proving has none yet, the scheduler was silent too long, or there is no scheduler.
+        None: a proof wake that came too late to act on."""
         if self._wake is None and self._polled:
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(
@@ -346,9 +349,13 @@ class SlotHostingWorkflow(SaleSteps):
         wake, self._wake = self._wake, None
         if wake is not None:
             periods = Periodicity(seconds=wake.status.period_seconds)
-            if periods.next_period_start(wake.status.chain_time) > self._chain_now():
+            current = periods.next_period_start(wake.status.chain_time) > self._chain_now()
+            if current or wake.reason == WakeReason.STATE_CHANGED:
                 return wake.status
-            self._log("a wake for a period already over: reading the chain")
+            # the period is over: its proof can no longer land, and the scheduler reads the
+            # next one; reading the chain now would only add load to a late worker
+            self._log("a proof wake for a period already over: dropped")
+            return None
         self._watched = await self._watch()
         self._polled = True
         return await self._proving_status()

@@ -12,8 +12,10 @@ pinned block), and an idle slot costs nothing: its workflow sleeps on a long tim
   from it without reading again); a slot whose slot or request state moved gets
   `slot_state_changed` and is dropped (its workflow settles from the chain, and registers again
   if the chain says it still holds the slot). A slot whose workflow is gone is dropped.
-- A read that fails or runs late is retried until the period's end; the next attempt reads the
-  period current then, so a missed or late period still wakes what is due now.
+- A read that fails or runs late is retried until the period's end; the next attempt, at the
+  next period's start, reads the period current then, so a missed or late period still wakes
+  what is due now. A slot whose views cannot be read is left out of that read; its workflow's
+  silence fallback reads it.
 - The history stays bounded: continue-as-new every `periods_per_run` reads (or when Temporal
   suggests it), carrying only the watched slots' ids.
 """
@@ -54,6 +56,9 @@ READ_RETRY = RetryPolicy(
 
 READ_TIMEOUT = timedelta(seconds=60)
 """One attempt at the batched read: thousands of slots take a few JSON-RPC batches."""
+
+FAILED_READ_PAUSE = timedelta(seconds=10)
+"""Before the period length is known, a failed read is tried again after this pause."""
 
 SIGNALS_AT_ONCE = 500
 """Wake signals in flight at once (Temporal limits pending external signals per workflow)."""
@@ -106,8 +111,9 @@ class ProvingSchedulerWorkflow:
         while True:
             await workflow.wait_condition(lambda: bool(self._slots))  # no slots: no history
             read = await self._read()
-            if read is None:
-                continue  # the period ended without a read: read the one current now
+            if read is None:  # failed until the period's end, or refused: read the next one
+                await self._after_failed_read()
+                continue
             period = Periodicity(seconds=read.period_seconds).period_of(read.chain_time)
             self._last_period, self._period_seconds = period, read.period_seconds
             await self._wake_all(read.wakes)
@@ -164,6 +170,15 @@ class ProvingSchedulerWorkflow:
             self._slots.pop(slot_id, None)
             extra = {"slot_id": slot_id, "error": str(error)}
             workflow.logger.info("slot dropped: its workflow is gone", extra=extra)
+
+    async def _after_failed_read(self) -> None:
+        """Pause until the next period (or FAILED_READ_PAUSE before the first read), so a read
+        the chain refuses outright does not loop without end."""
+        if self._period_seconds is None:
+            await workflow.sleep(FAILED_READ_PAUSE, summary="read failed")
+            return
+        periods = Periodicity(seconds=self._period_seconds)
+        await self._sleep_to_period(periods.period_of(self._chain_now()) + 1)
 
     async def _sleep_to_period(self, period: int) -> None:
         if self._period_seconds is None:

@@ -212,3 +212,42 @@ async def test_a_dead_scheduler_only_delays_proofs_the_slot_reads_the_chain_itse
     assert fake.names().count(Activity.MARKET_PROVING_STATUS) >= last - resumed, (
         "without a scheduler the slot reads the chain each period"
     )
+
+
+async def test_a_read_failing_for_a_whole_period_still_reads_the_next_one(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Issue point 2: the batched read fails until its period's end (an RPC outage); the
+    scheduler gives that period up and reads the next one at its start, waking the slot in
+    time, so only the outage's period goes unproven and no slot had to fall back."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fake = PatternSale(request=make_request(duration=20 * PERIOD), due_every=1)
+    async with fleet_workers(env.client, fleet):
+        scheduler, [handle] = await start_fleet(env, fleet, [fake])
+        assert scheduler is not None
+
+        async def read_thrice() -> bool:
+            return len(fleet.reads) >= 3
+
+        await eventually(read_thrice, env=env)
+        fleet.outage = 100  # every attempt fails ...
+        outage_from = PERIODS.period_of(await now_of(env))
+
+        async def failing() -> bool:
+            return fleet.outage <= 100 - 4  # ... long enough for the period's deadline
+
+        await eventually(failing, env=env)
+        fleet.outage = 0
+        outcome = await handle.result()
+        await stop(scheduler)
+    assert outcome.state == StateName.FINISHED
+    read_periods = periods_of(fleet.reads)
+    assert len(read_periods) == len(set(read_periods)), "never two reads in one period"
+    after = [p for p in read_periods if p > outage_from]
+    assert after and after == list(range(after[0], after[0] + len(after))), (
+        "after the outage, one read per period again"
+    )
+    proven = set(periods_of(fake.called_at(Activity.MARKET_SUBMIT_PROOF)))
+    last = PERIODS.period_of(fake.request_end - 2)
+    assert set(range(after[0], last + 1)) <= proven, "every period read is proven"
+    assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "no slot fell back"
