@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities.errors import business_errors
 from activities.metrics import Broadcasts, timed
-from chain.market import Market
+from chain.market import Market, ProvingSnapshot
 from sales.api import (
     Activity,
     FillSlotInput,
@@ -76,6 +76,24 @@ async def transact(send: Send) -> TxOutcome:
     return TxOutcome(tx_hash=tx_hash, already_done=tx_hash is None)
 
 
+def _status_of(snap: ProvingSnapshot, config: MarketplaceConfig) -> ProvingStatus:
+    """A slot's proving facts at one block, with the marketplace's period and downtime."""
+    return ProvingStatus(
+        slot_state=snap.slot_state,
+        proof_required=snap.proof_required,
+        proof_will_be_required=snap.proof_will_be_required,
+        pointer=snap.pointer,
+        challenge=snap.challenge,
+        chain_time=snap.timestamp,
+        period_seconds=config.proofs.period,
+        downtime=config.proofs.downtime,
+        block_number=snap.block_number,
+        seconds_per_block=snap.seconds_per_block,
+        request_state=snap.request_state,
+        host=snap.host,
+    )
+
+
 class MarketActivities:
     def __init__(self, market: Market) -> None:
         self._market = market
@@ -128,20 +146,7 @@ class MarketActivities:
         async with business_errors():
             config = await self._configuration()
             snap = await self._market.proving_snapshot(ref.slot_id, ref.request_id)
-            return ProvingStatus(
-                slot_state=snap.slot_state,
-                proof_required=snap.proof_required,
-                proof_will_be_required=snap.proof_will_be_required,
-                pointer=snap.pointer,
-                challenge=snap.challenge,
-                chain_time=snap.timestamp,
-                period_seconds=config.proofs.period,
-                downtime=config.proofs.downtime,
-                block_number=snap.block_number,
-                seconds_per_block=snap.seconds_per_block,
-                request_state=snap.request_state,
-                host=snap.host,
-            )
+            return _status_of(snap, config)
 
     @activity.defn(name=MARKET_PROVING_SCHEDULE)
     async def proving_schedule(self, read: ScheduleReadInput) -> ScheduleRead:
@@ -167,21 +172,7 @@ class MarketActivities:
                 reason = wake_for(facts, signer)
                 if reason is None:
                     continue
-                status = ProvingStatus(
-                    slot_state=snap.slot_state,
-                    proof_required=snap.proof_required,
-                    proof_will_be_required=snap.proof_will_be_required,
-                    pointer=snap.pointer,
-                    challenge=snap.challenge,
-                    chain_time=snap.timestamp,
-                    period_seconds=config.proofs.period,
-                    downtime=config.proofs.downtime,
-                    block_number=snap.block_number,
-                    seconds_per_block=snap.seconds_per_block,
-                    request_state=snap.request_state,
-                    host=snap.host,
-                )
-                wakes.append(SlotWake(slot=ref, reason=reason, status=status))
+                wakes.append(SlotWake(slot=ref, reason=reason, status=_status_of(snap, config)))
             return ScheduleRead(
                 block_number=batch.block_number,
                 chain_time=batch.timestamp,
