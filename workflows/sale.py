@@ -320,6 +320,15 @@ class SlotSaleWorkflow(SaleSteps):
         otherwise never be filled.
         """
         status = await self._proving_status()
+        margin = self.data.settings.proof_margin_seconds
+        # A margin that fills the whole period makes every period too late: without this the
+        # sale would sleep period after period, holding its bytes, and never fill. Evaluated
+        # before `patched` so sales with a sane margin record no marker (their histories replay).
+        if margin >= status.period_seconds and workflow.patched("margin-fits-period"):
+            return errored(
+                f"proof_margin_seconds ({margin}) is not shorter than the proof period "
+                f"({status.period_seconds} s): no proof could ever land"
+            )
         periods = Periodicity(seconds=status.period_seconds)
         await self._sleep_until(periods.next_period_start(status.chain_time) + 1, "next period")
         status = await self._proving_status()

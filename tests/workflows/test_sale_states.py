@@ -270,6 +270,24 @@ async def test_st_iprv_3_waits_while_the_pointer_is_about_to_wrap(sales: SaleRun
     assert names[:first_prove].count(Activity.MARKET_PROVING_STATUS) == 3
 
 
+async def test_a_proof_margin_as_long_as_the_period_errors_instead_of_waiting_forever(
+    sales: SaleRunner,
+) -> None:
+    """A margin that leaves no time in any period would keep the sale in InitialProving for
+    ever, holding its bytes; it ends Errored with the reason, returns all collateral and sends
+    no fill (nothing of ours is on chain yet)."""
+    fake = FakeSale(availability=an_availability())
+    sale = await sales.start(fake, settings=SaleSettings(proof_margin_seconds=fake.period))
+    outcome = await sale.result()
+    assert outcome.state == StateName.ERRORED
+    assert outcome.error is not None and "proof_margin_seconds" in outcome.error
+    [close] = fake.payloads(Activity.LEDGER_CLOSE_RESERVATION)
+    assert close.returned_collateral == FULL
+    assert Activity.PROVER_ON_PROVE not in fake.names()
+    assert Activity.MARKET_FILL_SLOT not in fake.names()
+    assert len(await sale.released()) == 1
+
+
 async def test_st_filled_2_expiry_update_and_release_at_filled(sales: SaleRunner) -> None:
     """ST-FILLED-2 / SALES-5: onSale, onExpiryUpdate(request end), queue released at Filled."""
     fake = FakeSale(availability=an_availability())
