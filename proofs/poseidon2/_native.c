@@ -19,7 +19,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(POSEIDON2_PORTABLE)
+#define P2_SIMD 1 /* the AVX-512 IFMA path below, used when the CPU has it */
+#endif
 
 typedef uint64_t u64;
 typedef unsigned __int128 u128;
@@ -422,11 +428,335 @@ static void hash_cells4(fe *out, const unsigned char *const *data, size_t len) {
     for (int k = 0; k < LANES; k++) out[k] = x[k];
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* AVX-512 IFMA: the same permutation on 16 states at once (x86-64 CPUs with AVX512-IFMA, chosen
+   at run time). Each limb of a field element is a vector of 8 lanes; values are 5 limbs of 52
+   bits in Montgomery form with R' = 2^260, so vpmadd52{lo,hi}uq do the 52 x 52-bit products.
+   R' > 84 P leaves room for lazy reduction: a Montgomery product of inputs below 9P is below 2P,
+   additions are limb-wise without carries (64-bit lanes have 12 spare bits), and only the two
+   cells of the partial rounds that never pass a multiplication (y, z) are brought back below 2P
+   each round, by subtracting a multiple of P estimated in floating point from the top limbs.
+   Only the last step leaves this representation: outputs are canonical like the scalar path's,
+   so the results are the same bits (tests/proofs/test_poseidon2.py checks both paths). */
+#if defined(P2_SIMD)
+#define NV 2           /* vectors per element: 16 lanes in lockstep */
+#define VL (8 * NV)
+#define M52 0xfffffffffffffULL
+static u64 VP[5], VPINV, VRC_INITIAL[12][5], VRC_INTERNAL[56][5], VRC_FINAL[12][5];
+static u64 VONE[5], VIV2[5], VK_PLAIN[5], VK_OUT[5]; /* VK_*: conversion factors */
+static double VC_HI, VC_LO; /* 2^208 / P and 2^156 / P */
+static int simd_on;
+
+static void split52(u64 out[5], const u64 v[4]) {
+    out[0] = v[0] & M52;
+    out[1] = ((v[0] >> 52) | (v[1] << 12)) & M52;
+    out[2] = ((v[1] >> 40) | (v[2] << 24)) & M52;
+    out[3] = ((v[2] >> 28) | (v[3] << 36)) & M52;
+    out[4] = v[3] >> 16;
+}
+
+static void join52(u64 v[4], const u64 l[5]) {
+    v[0] = l[0] | (l[1] << 52);
+    v[1] = (l[1] >> 12) | (l[2] << 40);
+    v[2] = (l[2] >> 24) | (l[3] << 28);
+    v[3] = (l[3] >> 36) | (l[4] << 16);
+}
+
+/* a scalar Montgomery value (a * 2^256 mod P, canonical) -> a * 2^260 mod P in 52-bit limbs */
+static void to_v(u64 out[5], const fe *m) {
+    fe t = *m;
+    for (int i = 0; i < 4; i++) fe_add(&t, &t, &t);
+    split52(out, t.v);
+}
+
+static int simd_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512ifma");
+}
+
+static void simd_init(void) {
+    u64 p4[4] = {P[0], P[1], P[2], P[3]};
+    split52(VP, p4);
+    VPINV = PINV & M52;
+    for (int i = 0; i < 12; i++) to_v(VRC_INITIAL[i], &RC_INITIAL[i]);
+    for (int i = 0; i < 56; i++) to_v(VRC_INTERNAL[i], &RC_INTERNAL[i]);
+    for (int i = 0; i < 12; i++) to_v(VRC_FINAL[i], &RC_FINAL[i]);
+    to_v(VONE, &FE_ONE);
+    to_v(VIV2, &IV_RATE2);
+    split52(VK_OUT, FE_ONE.v); /* the integer 2^256 mod P */
+    fe k = FE_ONE, k2;
+    to_mont(&k2, &k); /* 2^512 mod P */
+    for (int i = 0; i < 8; i++) fe_add(&k2, &k2, &k2);
+    split52(VK_PLAIN, k2.v); /* 2^520 mod P */
+    double pd = ldexp((double)P[3], 192) + ldexp((double)P[2], 128);
+    VC_HI = ldexp(1.0, 208) / pd;
+    VC_LO = ldexp(1.0, 156) / pd;
+    simd_on = simd_supported() && !getenv("POSEIDON2_NO_SIMD");
+}
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512ifma")
+typedef __m512i V;
+typedef struct { V l[5]; } vfe;
+
+#define BC(c) _mm512_set1_epi64((long long)(c))
+
+/* carries up: limbs below 2^52 except the top one; signed limbs allowed (value >= 0) */
+static inline void vnorm(vfe *a) {
+    const V m = BC(M52);
+    for (int j = 0; j < 4; j++) {
+        a->l[j + 1] = _mm512_add_epi64(a->l[j + 1], _mm512_srai_epi64(a->l[j], 52));
+        a->l[j] = _mm512_and_si512(a->l[j], m);
+    }
+}
+
+static inline void vadd(vfe *r, const vfe *a, const vfe *b) {
+    for (int j = 0; j < 5; j++) r->l[j] = _mm512_add_epi64(a->l[j], b->l[j]);
+}
+
+static inline void vaddc(vfe *r, const u64 c[5]) {
+    for (int j = 0; j < 5; j++) r->l[j] = _mm512_add_epi64(r->l[j], BC(c[j]));
+}
+
+/* v (limbs < 2^62, any carries pending) -> v - kP in [0, 2P), normalized. k is v/P from the
+   top two limbs in double precision, less 2^-20, truncated: the estimate's error (< 2^-40)
+   stays below that margin, so k <= v/P (never negative) and k > v/P - 2. */
+static inline void vreduce(vfe *a) {
+    __m512d hi = _mm512_cvtepi64_pd(a->l[4]), lo = _mm512_cvtepi64_pd(a->l[3]);
+    __m512d q = _mm512_fmadd_pd(lo, _mm512_set1_pd(VC_LO),
+                                _mm512_fmsub_pd(hi, _mm512_set1_pd(VC_HI),
+                                                _mm512_set1_pd(0x1p-20)));
+    V k = _mm512_cvttpd_epi64(q);
+    for (int j = 0; j < 5; j++)
+        a->l[j] = _mm512_sub_epi64(a->l[j], _mm512_mullo_epi64(k, BC(VP[j])));
+    vnorm(a);
+}
+
+/* r = a * b / 2^260 mod P for NV vectors side by side (r may alias a or b). Inputs normalized
+   with a * b < P * 2^260 (e.g. both < 9P); the result is < 2P, normalized. Operand scanning:
+   per limb of b, add a * b_i, then m * P with m making the low limb divisible by 2^52. */
+static inline void vmul(vfe *r, const vfe *a, const vfe *b) {
+    const V z = _mm512_setzero_si512(), pinv = BC(VPINV);
+    const V p0 = BC(VP[0]), p1 = BC(VP[1]), p2 = BC(VP[2]), p3 = BC(VP[3]), p4 = BC(VP[4]);
+    V t[NV][6];
+    for (int v = 0; v < NV; v++)
+        for (int j = 0; j < 6; j++) t[v][j] = z;
+    for (int i = 0; i < 5; i++) {
+        for (int v = 0; v < NV; v++) {
+            const V bi = b[v].l[i];
+            t[v][0] = _mm512_madd52lo_epu64(t[v][0], a[v].l[0], bi);
+            t[v][1] = _mm512_madd52lo_epu64(t[v][1], a[v].l[1], bi);
+            t[v][2] = _mm512_madd52lo_epu64(t[v][2], a[v].l[2], bi);
+            t[v][3] = _mm512_madd52lo_epu64(t[v][3], a[v].l[3], bi);
+            t[v][4] = _mm512_madd52lo_epu64(t[v][4], a[v].l[4], bi);
+            t[v][1] = _mm512_madd52hi_epu64(t[v][1], a[v].l[0], bi);
+            t[v][2] = _mm512_madd52hi_epu64(t[v][2], a[v].l[1], bi);
+            t[v][3] = _mm512_madd52hi_epu64(t[v][3], a[v].l[2], bi);
+            t[v][4] = _mm512_madd52hi_epu64(t[v][4], a[v].l[3], bi);
+            t[v][5] = _mm512_madd52hi_epu64(z, a[v].l[4], bi);
+        }
+        for (int v = 0; v < NV; v++) {
+            const V m = _mm512_madd52lo_epu64(z, t[v][0], pinv);
+            t[v][0] = _mm512_madd52lo_epu64(t[v][0], m, p0);
+            t[v][1] = _mm512_madd52lo_epu64(t[v][1], m, p1);
+            t[v][2] = _mm512_madd52lo_epu64(t[v][2], m, p2);
+            t[v][3] = _mm512_madd52lo_epu64(t[v][3], m, p3);
+            t[v][4] = _mm512_madd52lo_epu64(t[v][4], m, p4);
+            t[v][1] = _mm512_madd52hi_epu64(t[v][1], m, p0);
+            t[v][2] = _mm512_madd52hi_epu64(t[v][2], m, p1);
+            t[v][3] = _mm512_madd52hi_epu64(t[v][3], m, p2);
+            t[v][4] = _mm512_madd52hi_epu64(t[v][4], m, p3);
+            t[v][5] = _mm512_madd52hi_epu64(t[v][5], m, p4);
+            /* the low limb is now a multiple of 2^52: carry it and shift down one limb */
+            t[v][0] = _mm512_add_epi64(t[v][1], _mm512_srli_epi64(t[v][0], 52));
+            t[v][1] = t[v][2];
+            t[v][2] = t[v][3];
+            t[v][3] = t[v][4];
+            t[v][4] = t[v][5];
+        }
+    }
+    for (int v = 0; v < NV; v++) {
+        for (int j = 0; j < 5; j++) r[v].l[j] = t[v][j];
+        vnorm(&r[v]);
+    }
+}
+
+/* x^5 of NV vectors; x normalized, < 9P; the result < 2P */
+static inline void vsbox(vfe *x) {
+    vfe x2[NV], x4[NV];
+    vmul(x2, x, x);
+    vmul(x4, x2, x2);
+    vmul(x, x4, x);
+}
+
+/* x, y, z: NV vectors each, any values with limbs < 2^62; results < 8P, limbs unnormalized */
+static void vpermute(vfe *x, vfe *y, vfe *z) {
+    vfe s;
+    int v;
+#define EACHV for (v = 0; v < NV; v++)
+#define VLINEAR                                                  \
+    EACHV {                                                      \
+        vadd(&s, &x[v], &y[v]);                                  \
+        vadd(&s, &s, &z[v]);                                     \
+        vadd(&x[v], &x[v], &s);                                  \
+        vadd(&y[v], &y[v], &s);                                  \
+        vadd(&z[v], &z[v], &s);                                  \
+    }
+    EACHV { vreduce(&x[v]); vreduce(&y[v]); vreduce(&z[v]); } /* < 2P each */
+    VLINEAR                                                     /* < 8P each */
+    for (int r = 0; r < 8; r++) {
+        const u64(*c)[5] = r < 4 ? &VRC_INITIAL[3 * r] : &VRC_FINAL[3 * (r - 4)];
+        if (r == 4) {
+            EACHV { vreduce(&y[v]); vreduce(&z[v]); }
+            for (int j = 0; j < 56; j++) {
+                EACHV { vaddc(&x[v], VRC_INTERNAL[j]); vnorm(&x[v]); } /* < 9P */
+                vsbox(x);                                             /* < 2P */
+                EACHV {
+                    vadd(&s, &x[v], &y[v]);
+                    vadd(&s, &s, &z[v]);  /* < 6P */
+                    vadd(&x[v], &x[v], &s); /* < 8P */
+                    vadd(&y[v], &y[v], &s);
+                    vadd(&z[v], &z[v], &z[v]);
+                    vadd(&z[v], &z[v], &s);
+                    vreduce(&y[v]);
+                    vreduce(&z[v]);
+                }
+            }
+        }
+        EACHV {
+            vaddc(&x[v], c[0]); vnorm(&x[v]);
+            vaddc(&y[v], c[1]); vnorm(&y[v]);
+            vaddc(&z[v], c[2]); vnorm(&z[v]); /* < 9P */
+        }
+        vsbox(x);
+        vsbox(y);
+        vsbox(z);
+        VLINEAR
+    }
+#undef VLINEAR
+#undef EACHV
+}
+
+/* VL canonical scalar-Montgomery elements <-> NV vectors */
+static void v_from_fe(vfe *out, const fe *in) {
+    u64 l[5][VL] __attribute__((aligned(64)));
+    for (int k = 0; k < VL; k++) {
+        u64 s[5];
+        to_v(s, &in[k]);
+        for (int j = 0; j < 5; j++) l[j][k] = s[j];
+    }
+    for (int v = 0; v < NV; v++)
+        for (int j = 0; j < 5; j++) out[v].l[j] = _mm512_load_si512((const void *)&l[j][8 * v]);
+}
+
+static void v_to_fe(fe *out, vfe *in) {
+    vfe b[NV];
+    for (int v = 0; v < NV; v++) {
+        vreduce(&in[v]); /* < 2P */
+        for (int j = 0; j < 5; j++) b[v].l[j] = BC(VK_OUT[j]);
+    }
+    vmul(in, in, b); /* a 2^260 * 2^256 / 2^260 = a 2^256 (scalar Montgomery form), < 2P */
+    u64 l[5][VL] __attribute__((aligned(64)));
+    for (int v = 0; v < NV; v++)
+        for (int j = 0; j < 5; j++) _mm512_store_si512((void *)&l[j][8 * v], in[v].l[j]);
+    for (int k = 0; k < VL; k++) {
+        u64 s[5], w[4];
+        for (int j = 0; j < 5; j++) s[j] = l[j][k];
+        join52(w, s);
+        reduce_once(&out[k], w[0], w[1], w[2], w[3]);
+    }
+}
+
+/* 31-byte chunk i of each of VL cells of `len` bytes (10*-padded) added to acc, in R' form */
+static void v_absorb_chunk(vfe *acc, const unsigned char *const *data, size_t len, size_t i) {
+    u64 l[5][VL] __attribute__((aligned(64)));
+    size_t off = 31 * i;
+    for (int k = 0; k < VL; k++) {
+        fe raw;
+        if (off + 32 <= len) {
+            memcpy(raw.v, data[k] + off, 32); /* little-endian limbs; the 32nd byte dropped */
+            raw.v[3] &= 0x00ffffffffffffffULL;
+        } else if (off + 31 <= len) {
+            fe_from_bytes_raw(&raw, data[k] + off, 31);
+        } else {
+            unsigned char last[31];
+            size_t rem = len - off;
+            memset(last, 0, sizeof last);
+            if (rem) memcpy(last, data[k] + off, rem);
+            last[rem] = 1;
+            fe_from_bytes_raw(&raw, last, 31);
+        }
+        u64 s[5];
+        split52(s, raw.v); /* the plain value, < 2^248 */
+        for (int j = 0; j < 5; j++) l[j][k] = s[j];
+    }
+    vfe a[NV], b[NV];
+    for (int v = 0; v < NV; v++)
+        for (int j = 0; j < 5; j++) {
+            a[v].l[j] = _mm512_load_si512((const void *)&l[j][8 * v]);
+            b[v].l[j] = BC(VK_PLAIN[j]);
+        }
+    vmul(a, a, b); /* e * 2^520 / 2^260 = e * 2^260, < 2P */
+    for (int v = 0; v < NV; v++) vadd(&acc[v], &acc[v], &a[v]);
+}
+
+/* hash_bytes_fe of VL cells of equal length in lockstep */
+static void hash_cells_v(fe *out, const unsigned char *const *data, size_t len) {
+    vfe x[NV], y[NV], z[NV];
+    size_t n = len / 31 + 1, i;
+    for (int v = 0; v < NV; v++)
+        for (int j = 0; j < 5; j++) {
+            x[v].l[j] = _mm512_setzero_si512();
+            y[v].l[j] = _mm512_setzero_si512();
+            z[v].l[j] = BC(VIV2[j]);
+        }
+    for (i = 0; i + 1 < n; i += 2) {
+        v_absorb_chunk(x, data, len, i);
+        v_absorb_chunk(y, data, len, i + 1);
+        vpermute(x, y, z);
+    }
+    if (i < n) {
+        v_absorb_chunk(x, data, len, i);
+        for (int v = 0; v < NV; v++) vaddc(&y[v], VONE);
+    } else {
+        for (int v = 0; v < NV; v++) vaddc(&x[v], VONE);
+    }
+    vpermute(x, y, z);
+    v_to_fe(out, x);
+}
+
+/* VL permutations of scalar states (test entry point for the vector path) */
+static void permute_v(fe *x, fe *y, fe *z) {
+    vfe vx[NV], vy[NV], vz[NV];
+    v_from_fe(vx, x);
+    v_from_fe(vy, y);
+    v_from_fe(vz, z);
+    vpermute(vx, vy, vz);
+    v_to_fe(x, vx);
+    v_to_fe(y, vy);
+    v_to_fe(z, vz);
+}
+
+#pragma GCC pop_options
+#endif /* P2_SIMD */
+
 /* one Merkle layer with Codex's keyed/odd conventions, LANES compressions at a time; returns
    the new count. In-place safe (out may alias in). */
 static size_t layer4(fe *out, const fe *in, size_t n, int bottom) {
     size_t pairs = n / 2, m = 0, p = 0;
     u64 flag = bottom ? 1 : 0;
+#if defined(P2_SIMD)
+    for (; simd_on && p + VL <= pairs; p += VL) {
+        fe x[VL], y[VL], z[VL];
+        for (int k = 0; k < VL; k++) {
+            x[k] = in[2 * (p + k)];
+            y[k] = in[2 * (p + k) + 1];
+            z[k] = KEYS[flag];
+        }
+        permute_v(x, y, z);
+        for (int k = 0; k < VL; k++) out[m++] = x[k];
+    }
+#endif
     for (; p + LANES <= pairs; p += LANES) {
         fe x[LANES], y[LANES], z[LANES];
         for (int k = 0; k < LANES; k++) {
@@ -468,6 +798,13 @@ static void root4(fe *out, fe *nodes, size_t n) {
 /* hash n cells of `cell` bytes each, LANES at a time */
 static void hash_cells_fe(fe *out, const unsigned char *d, size_t n, size_t cell) {
     size_t i = 0;
+#if defined(P2_SIMD)
+    for (; simd_on && i + VL <= n; i += VL) {
+        const unsigned char *ptrs[VL];
+        for (int k = 0; k < VL; k++) ptrs[k] = d + (i + k) * cell;
+        hash_cells_v(&out[i], ptrs, cell);
+    }
+#endif
     for (; i + LANES <= n; i += LANES) {
         const unsigned char *ptrs[LANES];
         for (int k = 0; k < LANES; k++) ptrs[k] = d + (i + k) * cell;
@@ -525,6 +862,54 @@ static PyObject *py_permute(PyObject *self, PyObject *args) {
     PyObject *res = elems_to_bytes(e, 3);
     PyMem_Free(e);
     return res;
+}
+
+static PyObject *py_permute_many(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    fe *e;
+    size_t n;
+    if (!read_elems(&buf, &e, &n)) { PyBuffer_Release(&buf); return NULL; }
+    PyBuffer_Release(&buf);
+    if (n % 3) {
+        PyMem_Free(e);
+        PyErr_SetString(PyExc_ValueError, "states are 3 field elements each");
+        return NULL;
+    }
+    size_t states = n / 3, i = 0;
+    Py_BEGIN_ALLOW_THREADS
+#if defined(P2_SIMD)
+    for (; simd_on && i + VL <= states; i += VL) {
+        fe x[VL], y[VL], z[VL];
+        for (int k = 0; k < VL; k++) {
+            x[k] = e[3 * (i + k)]; y[k] = e[3 * (i + k) + 1]; z[k] = e[3 * (i + k) + 2];
+        }
+        permute_v(x, y, z);
+        for (int k = 0; k < VL; k++) {
+            e[3 * (i + k)] = x[k]; e[3 * (i + k) + 1] = y[k]; e[3 * (i + k) + 2] = z[k];
+        }
+    }
+#endif
+    for (; i < states; i++) permute(&e[3 * i], &e[3 * i + 1], &e[3 * i + 2]);
+    Py_END_ALLOW_THREADS
+    PyObject *res = elems_to_bytes(e, n);
+    PyMem_Free(e);
+    return res;
+}
+
+/* simd(flag=-1): whether the AVX-512 IFMA path is used; 0/1 turns it off/on (on only where
+   the CPU has it). For tests and measurements: both paths give the same bits. */
+static PyObject *py_simd(PyObject *self, PyObject *args) {
+    int flag = -1;
+    if (!PyArg_ParseTuple(args, "|i", &flag)) return NULL;
+#if defined(P2_SIMD)
+    if (flag == 0) simd_on = 0;
+    if (flag == 1) simd_on = simd_supported();
+    return PyBool_FromLong(simd_on);
+#else
+    (void)flag;
+    Py_RETURN_FALSE;
+#endif
 }
 
 static PyObject *py_compress(PyObject *self, PyObject *args) {
@@ -679,6 +1064,8 @@ static PyObject *py_block_hashes(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"permute", py_permute, METH_VARARGS, "Poseidon2 permutation of a 96-byte state."},
+    {"permute_many", py_permute_many, METH_VARARGS, "Poseidon2 permutation of each 96-byte state."},
+    {"simd", py_simd, METH_VARARGS, "Query or set (0/1) the AVX-512 IFMA path."},
     {"compress", py_compress, METH_VARARGS, "Keyed compression of two elements."},
     {"sponge", py_sponge, METH_VARARGS, "Sponge hash (rate 1 or 2) of 32-byte elements."},
     {"hash_bytes", py_hash_bytes, METH_VARARGS, "Rate-2 sponge of 10*-padded 31-byte chunks."},
@@ -732,5 +1119,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     fe iv1 = {{0x301, 1, 0, 0}}, iv2 = {{0x302, 1, 0, 0}};
     to_mont(&IV_RATE1, &iv1);
     to_mont(&IV_RATE2, &iv2);
+#if defined(P2_SIMD)
+    simd_init();
+#endif
     return PyModule_Create(&module);
 }
