@@ -192,3 +192,21 @@ def test_native_block_hashes_equal_on_both_paths(native_path: bool) -> None:
     assert fast.from_bytes(fast.block_hashes_raw(data, 65536, 2048)) == [
         reference.merkle_root(cells)
     ]
+
+
+@pytest.mark.parametrize(("cell", "per", "blocks"), [(64, 8, 70), (64, 3, 5), (64, 1, 3)])
+def test_native_block_hashes_of_many_blocks(
+    native_path: bool, cell: int, per: int, blocks: int
+) -> None:
+    """Blocks' trees built side by side (a batch of 64 and a partial one, when the cell count
+    is a power of two) or one by one (any other count): each block's root as the reference."""
+    data = random.Random(per).randbytes(blocks * per * cell)
+    expected = []
+    for b in range(blocks):
+        chunk = data[b * per * cell : (b + 1) * per * cell]
+        expected.append(
+            reference.merkle_root(
+                [reference.hash_bytes(chunk[i : i + cell]) for i in range(0, len(chunk), cell)]
+            )
+        )
+    assert fast.from_bytes(fast.block_hashes_raw(data, per * cell, cell)) == expected
