@@ -533,9 +533,9 @@ static inline void vreduce(vfe *a) {
 }
 
 /* r = a * b / 2^260 mod P for NV vectors side by side (r may alias a or b). Inputs normalized
-   with a * b < P * 2^260 (e.g. both < 9P); the result is < 2P, normalized. Operand scanning:
+   with a * b < P * 2^260 (e.g. both < 9P); the result is < 2P, normalized if `norm`. Operand scanning:
    per limb of b, add a * b_i, then m * P with m making the low limb divisible by 2^52. */
-static inline void vmul(vfe *r, const vfe *a, const vfe *b) {
+static inline void vmul_(vfe *r, const vfe *a, const vfe *b, int norm) {
     const V z = _mm512_setzero_si512(), pinv = BC(VPINV);
     const V p0 = BC(VP[0]), p1 = BC(VP[1]), p2 = BC(VP[2]), p3 = BC(VP[3]), p4 = BC(VP[4]);
     V t[NV][6];
@@ -577,16 +577,54 @@ static inline void vmul(vfe *r, const vfe *a, const vfe *b) {
     }
     for (int v = 0; v < NV; v++) {
         for (int j = 0; j < 5; j++) r[v].l[j] = t[v][j];
+        if (norm) vnorm(&r[v]);
+    }
+}
+
+static inline void vmul(vfe *r, const vfe *a, const vfe *b) { vmul_(r, a, b, 1); }
+
+/* r = a^2 / 2^260 mod P (as vmul(r, a, a), same bounds) with 15 limb products, not 25: the
+   cross products once, doubled, then the squares; then the 5 reduction steps (separated
+   operand scanning) */
+static inline void vsqr(vfe *r, const vfe *a) {
+    const V z = _mm512_setzero_si512(), pinv = BC(VPINV);
+    const V p[5] = {BC(VP[0]), BC(VP[1]), BC(VP[2]), BC(VP[3]), BC(VP[4])};
+    V t[NV][10];
+    for (int v = 0; v < NV; v++) {
+        for (int j = 0; j < 10; j++) t[v][j] = z;
+        for (int i = 0; i < 5; i++)
+            for (int j = i + 1; j < 5; j++) {
+                t[v][i + j] = _mm512_madd52lo_epu64(t[v][i + j], a[v].l[i], a[v].l[j]);
+                t[v][i + j + 1] = _mm512_madd52hi_epu64(t[v][i + j + 1], a[v].l[i], a[v].l[j]);
+            }
+        for (int j = 1; j < 9; j++) t[v][j] = _mm512_add_epi64(t[v][j], t[v][j]);
+        for (int i = 0; i < 5; i++) {
+            t[v][2 * i] = _mm512_madd52lo_epu64(t[v][2 * i], a[v].l[i], a[v].l[i]);
+            t[v][2 * i + 1] = _mm512_madd52hi_epu64(t[v][2 * i + 1], a[v].l[i], a[v].l[i]);
+        }
+    }
+    for (int i = 0; i < 5; i++)
+        for (int v = 0; v < NV; v++) {
+            const V m = _mm512_madd52lo_epu64(z, t[v][i], pinv);
+            for (int j = 0; j < 5; j++) {
+                t[v][i + j] = _mm512_madd52lo_epu64(t[v][i + j], m, p[j]);
+                t[v][i + j + 1] = _mm512_madd52hi_epu64(t[v][i + j + 1], m, p[j]);
+            }
+            t[v][i + 1] = _mm512_add_epi64(t[v][i + 1], _mm512_srli_epi64(t[v][i], 52));
+        }
+    for (int v = 0; v < NV; v++) {
+        for (int j = 0; j < 5; j++) r[v].l[j] = t[v][5 + j];
         vnorm(&r[v]);
     }
 }
 
-/* x^5 of NV vectors; x normalized, < 9P; the result < 2P */
+/* x^5 of NV vectors; x normalized, < 9P; the result < 2P with its carries pending (limbs
+   < 2^58): it only goes into additions, and they are normalized before the next product */
 static inline void vsbox(vfe *x) {
     vfe x2[NV], x4[NV];
-    vmul(x2, x, x);
-    vmul(x4, x2, x2);
-    vmul(x, x4, x);
+    vsqr(x2, x);
+    vsqr(x4, x2);
+    vmul_(x, x4, x, 0);
 }
 
 /* x, y, z: NV vectors each, any values with limbs < 2^62; results < 8P, limbs unnormalized */
