@@ -4,10 +4,14 @@
  * proofs/poseidon2/reference.py is the specification this file is tested against
  * (tests/proofs/test_poseidon2.py). Field elements cross the boundary as 32-byte little-endian
  * canonical values; inside they are 4 x 64-bit limbs in Montgomery form (R = 2^256).
- * The heavy loops release the GIL, so a download can hash on another thread.
+ * The heavy loops release the GIL, so a download can hash on another thread. On CPUs with
+ * AVX512-IFMA, cells and wide Merkle layers go 16 at a time through a vector permutation (see
+ * "AVX-512 IFMA" below); elsewhere through the scalar one, 4 cells in lockstep.
  *
  * Functions (all element arguments and results are 32-byte little-endian):
  *   permute(state96) -> state96
+ *   permute_many(states96n) -> states96n
+ *   simd(flag=-1) -> bool                    query, or turn off (0) / on (1), the IFMA path
  *   compress(x32, y32, key) -> x32
  *   sponge(elems32n, rate) -> x32
  *   hash_bytes(data) -> x32                  rate-2 sponge of the 10*-padded 31-byte chunks
@@ -23,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(POSEIDON2_PORTABLE)
-#define P2_SIMD 1 /* the AVX-512 IFMA path below, used when the CPU has it */
+/* the AVX-512 IFMA path below, compiled for its own functions only (gcc's target pragma; clang
+   would need its own) and used when the running CPU has it */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(POSEIDON2_PORTABLE)
+#define P2_SIMD 1
 #endif
 
 typedef uint64_t u64;
