@@ -3,7 +3,8 @@
  *
  * proofs/poseidon2/reference.py is the specification this file is tested against
  * (tests/proofs/test_poseidon2.py). Field elements cross the boundary as 32-byte little-endian
- * canonical values; inside they are 4 x 64-bit limbs in Montgomery form (R = 2^256).
+ * canonical values; inside they are 4 x 64-bit limbs in Montgomery form (R = 2^256), kept below
+ * 2P between operations (4P < R: products need no final subtraction), canonical only on output.
  * The heavy loops release the GIL, so a download can hash on another thread. On CPUs with
  * AVX512-IFMA, cells and wide Merkle layers go 16 at a time through a vector permutation (see
  * "AVX-512 IFMA" below); elsewhere through the scalar one, 4 cells in lockstep.
@@ -39,6 +40,8 @@ typedef struct { u64 v[4]; } fe;
 
 static const u64 P[4] = {0x43e1f593f0000001ULL, 0x2833e84879b97091ULL, 0xb85045b68181585dULL,
                          0x30644e72e131a029ULL};
+static const u64 P2[4] = {0x87c3eb27e0000002ULL, 0x5067d090f372e122ULL, 0x70a08b6d0302b0baULL,
+                          0x60c89ce5c2634053ULL}; /* 2P */
 static const u64 PINV = 0xc2e1f593efffffffULL; /* -P^-1 mod 2^64 */
 static const fe R2 = {{0x1bb8e645ae216da7ULL, 0x53fe3ab1e35c59e3ULL, 0x8c49833d53bb8085ULL,
                        0x0216d0b17f4e44a5ULL}};
@@ -46,16 +49,16 @@ static const fe R2 = {{0x1bb8e645ae216da7ULL, 0x53fe3ab1e35c59e3ULL, 0x8c49833d5
 static fe RC_INITIAL[12], RC_INTERNAL[56], RC_FINAL[12];
 static fe FE_ONE; /* 1 in Montgomery form */
 
-/* r = s - P if s >= P else s (branchless); s < 2P */
+/* r = s - M if s >= M else s (branchless); M is P or 2P, s < 2M */
 #if defined(__x86_64__)
 #include <immintrin.h>
-static inline void reduce_once(fe *r, u64 s0, u64 s1, u64 s2, u64 s3) {
+static inline void reduce_by(fe *r, u64 s0, u64 s1, u64 s2, u64 s3, const u64 *M) {
     unsigned long long d0, d1, d2, d3;
     unsigned char br;
-    br = _subborrow_u64(0, s0, P[0], &d0);
-    br = _subborrow_u64(br, s1, P[1], &d1);
-    br = _subborrow_u64(br, s2, P[2], &d2);
-    br = _subborrow_u64(br, s3, P[3], &d3);
+    br = _subborrow_u64(0, s0, M[0], &d0);
+    br = _subborrow_u64(br, s1, M[1], &d1);
+    br = _subborrow_u64(br, s2, M[2], &d2);
+    br = _subborrow_u64(br, s3, M[3], &d3);
     u64 keep = (u64)0 - br; /* all ones when s < P */
     r->v[0] = (s0 & keep) | (d0 & ~keep);
     r->v[1] = (s1 & keep) | (d1 & ~keep);
@@ -63,13 +66,13 @@ static inline void reduce_once(fe *r, u64 s0, u64 s1, u64 s2, u64 s3) {
     r->v[3] = (s3 & keep) | (d3 & ~keep);
 }
 #else
-static inline void reduce_once(fe *r, u64 s0, u64 s1, u64 s2, u64 s3) {
+static inline void reduce_by(fe *r, u64 s0, u64 s1, u64 s2, u64 s3, const u64 *M) {
     u128 d;
     u64 borrow, d0, d1, d2, d3;
-    d = (u128)s0 - P[0]; d0 = (u64)d; borrow = (u64)(d >> 64) & 1;
-    d = (u128)s1 - P[1] - borrow; d1 = (u64)d; borrow = (u64)(d >> 64) & 1;
-    d = (u128)s2 - P[2] - borrow; d2 = (u64)d; borrow = (u64)(d >> 64) & 1;
-    d = (u128)s3 - P[3] - borrow; d3 = (u64)d; borrow = (u64)(d >> 64) & 1;
+    d = (u128)s0 - M[0]; d0 = (u64)d; borrow = (u64)(d >> 64) & 1;
+    d = (u128)s1 - M[1] - borrow; d1 = (u64)d; borrow = (u64)(d >> 64) & 1;
+    d = (u128)s2 - M[2] - borrow; d2 = (u64)d; borrow = (u64)(d >> 64) & 1;
+    d = (u128)s3 - M[3] - borrow; d3 = (u64)d; borrow = (u64)(d >> 64) & 1;
     u64 keep = (u64)0 - borrow; /* all ones when s < P */
     r->v[0] = (s0 & keep) | (d0 & ~keep);
     r->v[1] = (s1 & keep) | (d1 & ~keep);
@@ -77,6 +80,13 @@ static inline void reduce_once(fe *r, u64 s0, u64 s1, u64 s2, u64 s3) {
     r->v[3] = (s3 & keep) | (d3 & ~keep);
 }
 #endif
+
+static inline void reduce_once(fe *r, u64 s0, u64 s1, u64 s2, u64 s3) {
+    reduce_by(r, s0, s1, s2, s3, P);
+}
+
+/* a < 2P -> a mod P */
+static inline void fe_canon(fe *a) { reduce_once(a, a->v[0], a->v[1], a->v[2], a->v[3]); }
 
 static inline int geq_p(const u64 a[4]) {
     for (int i = 3; i >= 0; i--) {
@@ -128,8 +138,9 @@ static inline int geq_p(const u64 a[4]) {
     "adoxq %%rax, %%" T4 "\n\t"
 
 static inline void fe_mul(fe *r, const fe *a, const fe *b) {
-    /* t < 2P < 2^255 after every step (P < 2^254), so 5 limbs suffice and the top one is zero
-       again after each reduction: the registers rotate instead of shifting */
+    /* a, b < 2P: t < a + P < 3P < 2^256 after every step (P < 2^254), so 5 limbs suffice and the
+       top one is zero again after each reduction: the registers rotate instead of shifting.
+       The result (ab + mP) / 2^256 < 4P^2 / 2^256 + P < 2P (4P < 2^256): no final subtraction */
     __asm__(
         "xorl %%r8d, %%r8d\n\t"
         "xorl %%r9d, %%r9d\n\t"
@@ -140,23 +151,11 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
         CIOS_ITER(8, "r9", "r10", "r11", "r12", "r8")
         CIOS_ITER(16, "r10", "r11", "r12", "r8", "r9")
         CIOS_ITER(24, "r11", "r12", "r8", "r9", "r10")
-        /* result (r12, r8, r9, r10); subtract P once unless that borrows */
-        "movq %%r12, %%rax\n\t"
-        "movq %%r8, %%rbx\n\t"
-        "movq %%r9, %%rdx\n\t"
-        "movq %%r10, %%r11\n\t"
-        "subq %[p0], %%rax\n\t"
-        "sbbq %[p1], %%rbx\n\t"
-        "sbbq %[p2], %%rdx\n\t"
-        "sbbq %[p3], %%r11\n\t"
-        "cmovcq %%r12, %%rax\n\t"
-        "cmovcq %%r8, %%rbx\n\t"
-        "cmovcq %%r9, %%rdx\n\t"
-        "cmovcq %%r10, %%r11\n\t"
-        "movq %%rax, 0(%[r])\n\t"
-        "movq %%rbx, 8(%[r])\n\t"
-        "movq %%rdx, 16(%[r])\n\t"
-        "movq %%r11, 24(%[r])\n\t"
+        /* result (r12, r8, r9, r10), < 2P */
+        "movq %%r12, 0(%[r])\n\t"
+        "movq %%r8, 8(%[r])\n\t"
+        "movq %%r9, 16(%[r])\n\t"
+        "movq %%r10, 24(%[r])\n\t"
         : "=m"(*(u64(*)[4])r->v)
         : [r] "r"(r->v), [a] "r"(a->v), [b] "r"(b->v), [pinv] "m"(PINV), [p0] "m"(P[0]),
           [p1] "m"(P[1]), [p2] "m"(P[2]), [p3] "m"(P[3]), "m"(*(const u64(*)[4])a->v),
@@ -165,7 +164,7 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
 }
 
 static inline void fe_add(fe *r, const fe *a, const fe *b) {
-    /* a, b < P < 2^254: the sum has no carry out of the top limb */
+    /* a, b < 2P < 2^255: the sum has no carry out of the top limb; less 2P if it is >= 2P */
     __asm__(
         "movq 0(%[a]), %%rax\n\t"
         "movq 8(%[a]), %%rbx\n\t"
@@ -192,25 +191,26 @@ static inline void fe_add(fe *r, const fe *a, const fe *b) {
         "movq %%r11, 16(%[r])\n\t"
         "movq %%r12, 24(%[r])\n\t"
         : "=m"(*(u64(*)[4])r->v)
-        : [r] "r"(r->v), [a] "r"(a->v), [b] "r"(b->v), [p0] "m"(P[0]), [p1] "m"(P[1]),
-          [p2] "m"(P[2]), [p3] "m"(P[3]), "m"(*(const u64(*)[4])a->v),
+        : [r] "r"(r->v), [a] "r"(a->v), [b] "r"(b->v), [p0] "m"(P2[0]), [p1] "m"(P2[1]),
+          [p2] "m"(P2[2]), [p3] "m"(P2[3]), "m"(*(const u64(*)[4])a->v),
           "m"(*(const u64(*)[4])b->v)
         : "rax", "rbx", "rdx", "r8", "r9", "r10", "r11", "r12", "cc");
 }
 #else
 static inline void fe_add(fe *r, const fe *a, const fe *b) {
-    /* a, b < P < 2^254: no carry out of the top limb */
+    /* a, b < 2P < 2^255: no carry out of the top limb; the result < 2P */
     u128 s;
     u64 s0, s1, s2, s3;
     s = (u128)a->v[0] + b->v[0]; s0 = (u64)s;
     s = (u128)a->v[1] + b->v[1] + (u64)(s >> 64); s1 = (u64)s;
     s = (u128)a->v[2] + b->v[2] + (u64)(s >> 64); s2 = (u64)s;
     s3 = a->v[3] + b->v[3] + (u64)(s >> 64);
-    reduce_once(r, s0, s1, s2, s3);
+    reduce_by(r, s0, s1, s2, s3, P2);
 }
 
-/* Montgomery product, CIOS. P < 2^254, so the running value stays below 2P < 2^255 and fits
-   in 4 limbs plus a small top word; one conditional subtraction at the end. */
+/* Montgomery product, CIOS, of a, b < 2P. P < 2^254, so the running value stays below
+   3P < 2^256 and fits in 4 limbs plus a small top word; the result is < 2P (see the asm
+   version), no final subtraction. */
 static inline void fe_mul(fe *r, const fe *a, const fe *b) {
     u64 t0 = 0, t1 = 0, t2 = 0, t3 = 0, t4 = 0;
     const u64 a0 = a->v[0], a1 = a->v[1], a2 = a->v[2], a3 = a->v[3];
@@ -235,7 +235,7 @@ static inline void fe_mul(fe *r, const fe *a, const fe *b) {
     CIOS_STEP(b->v[2]);
     CIOS_STEP(b->v[3]);
 #undef CIOS_STEP
-    reduce_once(r, t0, t1, t2, t3);
+    r->v[0] = t0; r->v[1] = t1; r->v[2] = t2; r->v[3] = t3;
 }
 #endif
 
@@ -256,7 +256,8 @@ static inline void to_mont(fe *r, const fe *a) { fe_mul(r, a, &R2); }
 
 static void fe_to_bytes(unsigned char *out, const fe *a) {
     fe one = {{1, 0, 0, 0}}, c;
-    fe_mul(&c, a, &one); /* out of Montgomery form */
+    fe_mul(&c, a, &one); /* out of Montgomery form: (a + mP) / 2^256 <= P */
+    fe_canon(&c);
     for (int i = 0; i < 32; i++) out[i] = (unsigned char)(c.v[i / 8] >> (8 * (i % 8)));
 }
 
@@ -472,6 +473,7 @@ static void join52(u64 v[4], const u64 l[5]) {
 static void to_v(u64 out[5], const fe *m) {
     fe t = *m;
     for (int i = 0; i < 4; i++) fe_add(&t, &t, &t);
+    fe_canon(&t); /* constants below P: the vector bounds count on it */
     split52(out, t.v);
 }
 
