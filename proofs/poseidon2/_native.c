@@ -24,7 +24,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,9 +496,9 @@ static void simd_init(void) {
     to_mont(&k2, &k); /* 2^512 mod P */
     for (int i = 0; i < 8; i++) fe_add(&k2, &k2, &k2);
     split52(VK_PLAIN, k2.v); /* 2^520 mod P */
-    double pd = ldexp((double)P[3], 192) + ldexp((double)P[2], 128);
-    VC_HI = ldexp(1.0, 208) / pd;
-    VC_LO = ldexp(1.0, 156) / pd;
+    double pd = (double)P[3] * 0x1p192 + (double)P[2] * 0x1p128;
+    VC_HI = 0x1p208 / pd;
+    VC_LO = 0x1p156 / pd;
     simd_on = simd_supported() && !getenv("POSEIDON2_NO_SIMD");
 }
 #pragma GCC push_options
