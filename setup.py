@@ -3,7 +3,9 @@
 `pip install -e .` and `pip install .` compile proofs/poseidon2/_native.c with the machine's C
 compiler. On x86-64 CPUs with BMI2 and ADX (read from /proc/cpuinfo of the installing machine)
 the field arithmetic is hand-scheduled MULX/ADCX/ADOX assembly; elsewhere (or with
-POSEIDON2_PORTABLE=1 in the environment) it is portable C with 128-bit integers.
+POSEIDON2_PORTABLE=1 in the environment) it is portable C with 128-bit integers. On x86-64 with
+gcc/clang the AVX-512 IFMA path (16 states in lockstep) is always compiled, for its functions
+only, and used when the running CPU has it; POSEIDON2_PORTABLE=1 leaves it out too.
 """
 
 import os
@@ -26,6 +28,7 @@ def _cpu_flags() -> set[str]:
 
 args = ["-O3", "-std=c11"]
 portable = os.environ.get("POSEIDON2_PORTABLE") == "1"
+macros = [("POSEIDON2_PORTABLE", "1")] if portable else []
 if not portable and platform.machine() in ("x86_64", "AMD64") and {"bmi2", "adx"} <= _cpu_flags():
     args += ["-mbmi2", "-madx"]
 
@@ -35,6 +38,7 @@ setup(
             "proofs.poseidon2._native",
             sources=["proofs/poseidon2/_native.c"],
             extra_compile_args=args,
+            define_macros=macros,
         )
     ]
 )

@@ -65,6 +65,37 @@ def permutation(state: State) -> State:
     return x, y, z
 
 
+def permutations(states: Sequence[State]) -> list[State]:
+    """The permutation of each state; batches of 16 take the AVX-512 path where there is one."""
+    out = from_bytes(permute_many_raw(to_bytes([v for s in states for v in s])))
+    return [(out[i], out[i + 1], out[i + 2]) for i in range(0, len(out), 3)]
+
+
+def permute_many_raw(states: bytes) -> bytes:
+    """`permutations` on concatenated 96-byte little-endian states, without int conversions."""
+    if _native is None:
+        e = from_bytes(states)
+        if len(e) % 3:
+            raise FieldElementError("states are 3 field elements each")
+        return to_bytes(
+            [
+                v
+                for i in range(0, len(e), 3)
+                for v in reference.permutation((e[i], e[i + 1], e[i + 2]))
+            ]
+        )
+    return _call(_native.permute_many, states)
+
+
+def simd(enabled: bool | None = None) -> bool:
+    """Whether the native code uses its AVX-512 IFMA path (16 states in lockstep); `enabled`
+    switches it (on only where the CPU has it). Both paths give the same bits; tests and the
+    benchmark compare them. POSEIDON2_NO_SIMD=1 in the environment starts with it off."""
+    if _native is None:
+        return False
+    return bool(_native.simd(-1 if enabled is None else int(enabled)))
+
+
 def compress(x: int, y: int, key: int = 0) -> int:
     if _native is None:
         return reference.compress(x, y, key)

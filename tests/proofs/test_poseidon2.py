@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from proofs.poseidon2 import fast, reference
 from proofs.poseidon2.reference import FieldElementError, R
@@ -123,3 +126,116 @@ def test_native_extension_is_built() -> None:
     """The install builds the C extension (setup.py); the pure-Python fallback in fast.py only
     keeps an unbuilt checkout importable, it must not be what CI measures or tests."""
     assert fast.NATIVE
+
+
+# --- the native paths against the reference on random and edge inputs -------------------------
+
+NEAR_P = st.sampled_from([0, 1, 2, R - 1, R - 2, R - 3, R // 2, R // 2 + 1, 2**253, 2**252 - 1])
+ELEMENT = st.one_of(NEAR_P, st.integers(0, R - 1), st.integers(R - 2**64, R - 1))
+STATE = st.tuples(ELEMENT, ELEMENT, ELEMENT)
+
+
+@pytest.fixture(params=[True, False], ids=["simd", "scalar"])
+def native_path(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Each native path in turn: AVX-512 IFMA (skipped on CPUs without it) and scalar."""
+    before = fast.simd()
+    if fast.simd(request.param) != request.param:
+        pytest.skip("this CPU has no AVX-512 IFMA")
+    yield request.param
+    fast.simd(before)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(states=st.lists(STATE, min_size=16, max_size=35))
+def test_native_permutations_agree_with_reference(
+    native_path: bool, states: list[reference.State]
+) -> None:
+    """Batches of 16 states (the lockstep path) and the scalar tail, values near P included."""
+    assert fast.permutations(states) == [reference.permutation(s) for s in states]
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cell=st.sampled_from([31, 32, 61, 62, 63, 100, 2048]),
+    seed=st.integers(0, 2**32),
+    fill=st.sampled_from([None, 0x00, 0xFF]),
+)
+def test_native_cell_hashes_agree_with_reference(
+    native_path: bool, cell: int, seed: int, fill: int | None
+) -> None:
+    """17 cells (16 in lockstep, one scalar) of any length: random, all-zero and all-0xff bytes."""
+    n = 17
+    data = random.Random(seed).randbytes(n * cell) if fill is None else bytes([fill]) * (n * cell)
+    expected = [reference.hash_bytes(data[i : i + cell]) for i in range(0, len(data), cell)]
+    assert fast.hash_cells(data, cell) == expected
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(nodes=st.lists(ELEMENT, min_size=32, max_size=40), bottom=st.booleans())
+def test_native_merkle_layers_agree_with_reference(
+    native_path: bool, nodes: list[int], bottom: bool
+) -> None:
+    """A layer of >= 16 pairs goes through the lockstep path, odd nodes through the scalar one."""
+    assert fast.merkle_layer(nodes, bottom) == reference.merkle_layer(nodes, bottom)
+
+
+def test_native_block_hashes_equal_on_both_paths(native_path: bool) -> None:
+    """A 64 KiB block's root is the same on both paths (and the known-answer tests pin both)."""
+    data = random.Random(18).randbytes(65536)
+    cells = [reference.hash_bytes(data[i : i + 2048]) for i in range(0, len(data), 2048)]
+    assert fast.from_bytes(fast.block_hashes_raw(data, 65536, 2048)) == [
+        reference.merkle_root(cells)
+    ]
+
+
+@pytest.mark.parametrize(("cell", "per", "blocks"), [(64, 8, 70), (64, 3, 5), (64, 1, 3)])
+def test_native_block_hashes_of_many_blocks(
+    native_path: bool, cell: int, per: int, blocks: int
+) -> None:
+    """Blocks' trees built side by side (a batch of 64 and a partial one, when the cell count
+    is a power of two) or one by one (any other count): each block's root as the reference."""
+    data = random.Random(per).randbytes(blocks * per * cell)
+    expected = []
+    for b in range(blocks):
+        chunk = data[b * per * cell : (b + 1) * per * cell]
+        expected.append(
+            reference.merkle_root(
+                [reference.hash_bytes(chunk[i : i + cell]) for i in range(0, len(chunk), cell)]
+            )
+        )
+    assert fast.from_bytes(fast.block_hashes_raw(data, per * cell, cell)) == expected
+
+
+def test_simd_and_scalar_paths_agree_on_many_states() -> None:
+    """20,000 states, a fifth of them edge values and a third just below P, and 20 rounds of
+    feeding outputs back: the IFMA path's lazy reduction gives the scalar path's bits."""
+    before = fast.simd()
+    if not fast.simd(True):
+        pytest.skip("this CPU has no AVX-512 IFMA")
+    rnd = random.Random(19)
+    edge = [0, 1, 2, R - 1, R - 2, R // 2, 2**253, 2**252, R - 2**200]
+    values = []
+    for _ in range(3 * 20_000):
+        r = rnd.random()
+        if r < 0.2:
+            values.append(rnd.choice(edge))
+        elif r < 0.5:
+            values.append(R - 1 - rnd.getrandbits(rnd.randrange(1, 254)))
+        else:
+            values.append(rnd.randrange(R))
+    states = fast.to_bytes(values)
+    try:
+        for rounds in range(21):
+            fast.simd(True)
+            vector = fast.permute_many_raw(states)
+            fast.simd(False)
+            assert fast.permute_many_raw(states) == vector, rounds
+            states = vector[: 96 * 1024]
+    finally:
+        fast.simd(before)
