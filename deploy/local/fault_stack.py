@@ -5,11 +5,18 @@ one harms nobody else: a PostgreSQL cluster, a Temporal dev server keeping its s
 SQLite file (a restart resumes every workflow), anvil mining a block a second, the development
 marketplace verifying real Groth16 proofs, the Codex-compatible data server, an `RpcProxy`
 between the workers and anvil, and any number of `worker.py` processes by role.
+
+`FaultTiming` is the one place the fault stack's proof period is set: it is derived from the
+slowest proof measured on a loaded CI machine, and every wait of the fault tests is a number of
+its periods.
 """
 
+import math
+import os
 import shutil
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from chain.config import DEMO
@@ -21,6 +28,51 @@ from deploy.local.rpc_proxy import RpcProxy
 from deploy.local.scenario import ManagedProcess, Roles, deploy, start_data_server, start_worker
 from deploy.local.temporal import NAMESPACE, TemporalDevServer
 from sales.models import MarketplaceConfig
+
+PROOF_SECONDS = 36.0
+"""The slowest real proof measured on the fault stack beside `make test`'s parallel real-stack
+files (2 cores, load average 11-13, the ceremony running): the dev circuit's two concurrent
+proofs took 35-36 s each, where a 20 s period had made every fill go stale. Retune this after
+a circuit change (or set SALES_FAULTS_PROOF_SECONDS); the period and every wait follow."""
+
+LANDING_SECONDS = 6
+"""Reading the challenge, submitting and mining the proof (1 s blocks) after it is computed."""
+
+
+@dataclass(frozen=True)
+class FaultTiming:
+    """The fault stack's proof period, derived from how long a proof takes under load.
+
+    A period must hold a whole proof plus its landing with room to spare (the initial proof
+    and its fill must land in the period they started in, else the fill reverts with
+    Proofs_InvalidProof and the sale proves again), so it is 1.5x the slowest measured proof
+    plus the landing time, rounded up to 10 s. The marketplace's rule "period below downtime x
+    block time" sets the downtime.
+    """
+
+    proof_seconds: float = PROOF_SECONDS
+
+    @classmethod
+    def from_env(cls) -> "FaultTiming":
+        return cls(float(os.environ.get("SALES_FAULTS_PROOF_SECONDS", PROOF_SECONDS)))
+
+    @property
+    def period(self) -> int:
+        return max(20, 10 * math.ceil((1.5 * self.proof_seconds + LANDING_SECONDS) / 10))
+
+    @property
+    def downtime(self) -> int:
+        """Blocks (1 s each) of the pointer cycle without a requirement: above one period."""
+        return min(255, max(DEMO.proofs.downtime, self.period + 4))
+
+    def periods(self, count: float) -> float:
+        """Seconds of ``count`` periods: how the fault tests size their waits."""
+        return count * self.period
+
+    def config(self, base: MarketplaceConfig = DEMO) -> MarketplaceConfig:
+        """``base`` with this period (and a downtime above it)."""
+        proofs = base.proofs.model_copy(update={"period": self.period, "downtime": self.downtime})
+        return base.model_copy(update={"proofs": proofs})
 
 
 class FaultStack:
