@@ -6,24 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
-FAULTS_LOG := .faults.log
 
 .PHONY: faults demo test lint typecheck unit bench chaos stack-up stack-down system install clean
 
 demo: $(STAMP)
 	$(PY) starter.py demo
 
-# The fault suite (tests/faults: two modules, each on a stack of its own) spends wall time, not
-# CPU: proof periods sized for a loaded machine and a 15-minute RPC outage. So it runs in a pytest
-# of its own, started first and beside the parallel run of everything else, instead of after it
-# or inside its three workers (where one module would hold a worker for 20 minutes and delay the
-# files queued behind it). Its report is printed when both are done.
+# pytest twice at once: the fault suite (tests/faults) beside the parallel run of the rest
+# (scripts/run_tests.py says why).
 test: $(STAMP) lint typecheck
-	@echo "tests/faults runs beside the rest (its report follows; log: $(FAULTS_LOG))"
-	@$(PYTEST) -n 2 --dist loadfile -m faults tests/faults > $(FAULTS_LOG) 2>&1 & faults=$$!; \
-	$(PYTEST) -n 3 --dist loadfile -m "not faults"; rest=$$?; \
-	echo "waiting for tests/faults"; wait $$faults; status=$$?; \
-	cat $(FAULTS_LOG); test $$rest -eq 0 && test $$status -eq 0
+	$(PY) scripts/run_tests.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -15,13 +15,14 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from chain.config import DEMO
 from chain.deploy import Deployment
-from deploy.local.anvil import AnvilNode
+from deploy.local.anvil import AnvilNode, rpc
 from deploy.local.postgres import PostgresInfo, PostgresServer
 from deploy.local.processes import free_port
 from deploy.local.rpc_proxy import RpcProxy
@@ -65,6 +66,13 @@ class FaultTiming:
         """Blocks (1 s each) of the pointer cycle without a requirement: above one period."""
         return min(255, max(DEMO.proofs.downtime, self.period + 4))
 
+    def phase(self, quarter: int) -> int:
+        """Seconds after wall-clock multiples of the period at which a stack's periods start
+        (`FaultStack.start`'s ``period_phase``): ``quarter`` quarters of a period. Stacks side by
+        side in different phases start their proofs at different moments instead of all in
+        the same seconds (anvil's clock follows the wall clock, so their periods align)."""
+        return quarter * self.period // 4
+
     def periods(self, count: float) -> float:
         """Seconds of ``count`` periods: how the fault tests size their waits."""
         return count * self.period
@@ -104,8 +112,11 @@ class FaultStack:
         root: Path | None = None,
         also_fund: tuple[str, ...] = (),
         data_rate: int | None = 4_000,
+        period_phase: int | None = None,
     ) -> "FaultStack":
-        """Every part up; ``data_rate`` (bytes/s) slows downloads so a test sees Downloading."""
+        """Every part up; ``data_rate`` (bytes/s) slows downloads so a test sees Downloading;
+        ``period_phase`` sets the chain's clock ahead so its proof periods start that many
+        seconds after wall-clock multiples of the period (`FaultTiming.phase`)."""
         keep = root is not None
         if root is None:
             # outside root-private temp dirs: PostgreSQL runs as `nobody` under root
@@ -113,14 +124,18 @@ class FaultStack:
             root.chmod(0o755)
         stack = cls(root, keep_root=keep)
         try:
-            stack._start(config, also_fund, data_rate)
+            stack._start(config, also_fund, data_rate, period_phase)
         except BaseException:
             stack.close()
             raise
         return stack
 
     def _start(
-        self, config: MarketplaceConfig, also_fund: tuple[str, ...], data_rate: int | None
+        self,
+        config: MarketplaceConfig,
+        also_fund: tuple[str, ...],
+        data_rate: int | None,
+        period_phase: int | None,
     ) -> None:
         self.postgres_info = self.postgres.start()
         dsn = self.postgres.create_database(self.postgres_info, f"faults_{uuid.uuid4().hex[:8]}")
@@ -133,6 +148,8 @@ class FaultStack:
         self.anvil = AnvilNode.start(self.logs / "anvil.log", block_time=1)
         self.proxy = RpcProxy(self.anvil.rpc_url).start()
         self.deployment = deploy(self.anvil.rpc_url, self.roles, config, also_fund=also_fund)
+        if period_phase is not None:
+            self._shift_periods(config.proofs.period, period_phase)
         self.data_server, self.data_url = start_data_server(
             self.root / "source", self.logs / "data-server.log", rate=data_rate
         )
@@ -152,6 +169,16 @@ class FaultStack:
             "PROVER_CONCURRENCY": "2",
             "SALES_STACK_DIR": str(self.root / "no-stack"),  # never the developer's .stack/
         }
+
+    def _shift_periods(self, period: int, phase: int) -> None:
+        """Periods start when chain time is a multiple of ``period``; move the chain clock ahead
+        so that happens ``phase`` seconds after wall-clock multiples of it."""
+        assert self.anvil is not None
+        block = rpc(self.anvil.rpc_url, "eth_getBlockByNumber", ["latest", False])
+        assert isinstance(block, dict)
+        ahead = round(-phase - (int(block["timestamp"], 16) - time.time())) % period
+        if ahead:
+            rpc(self.anvil.rpc_url, "evm_increaseTime", [ahead])
 
     # --- workers ------------------------------------------------------------------------------
 

@@ -66,6 +66,9 @@ from workflows.sale_state import StateName
 TIMING = FaultTiming.from_env()
 PERIOD = TIMING.period
 MARKETPLACE_CONFIG = TIMING.config()
+PERIOD_PHASE = TIMING.phase(1)
+"""Periods a quarter off the 30 s ones of tests/e2e and half a period off test_long_outage.py's,
+so the proofs of the stacks side by side do not all start in the same seconds."""
 SLOTS = 2
 BYTES_PER_SLOT = 20_000
 STARTUP = 120

@@ -37,6 +37,8 @@ from workflows.sale_state import StateName
 
 TIMING = FaultTiming.from_env()
 MARKETPLACE_CONFIG = TIMING.config()
+PERIOD_PHASE = TIMING.phase(3)
+"""Half a period off test_faults.py's periods (its stack runs beside this one)."""
 SLOTS = 2
 BYTES_PER_SLOT = 20_000
 STARTUP = 120
