@@ -23,6 +23,7 @@ from ledger.postgres import PostgresLedger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
 from sales.models import SlotState, StorageRequest
+from sales.scheduling import scheduler_workflow_id
 from store.blockstore import BlockStore
 from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import host_market, latest_sale_state, request_logs
@@ -114,13 +115,19 @@ async def assert_all_returned(
     return f
 
 
-async def max_pending_attempt(client: Client, request: StorageRequest) -> int:
-    """The highest attempt number of any activity the request's sales are waiting on."""
+async def max_pending_attempt(
+    client: Client, request: StorageRequest, *, scheduler_of: str | None = None
+) -> int:
+    """The highest attempt number of any activity the request's sales are waiting on, and with
+    ``scheduler_of`` (the host's address) of the proving scheduler's batched read too: a sale it
+    watches reads the chain itself only after `scheduler_silence_periods` of silence."""
     highest = 0
-    for index in range(request.ask.slots):
-        handle = client.get_workflow_handle(sale_workflow_id(slot_id(request.id, index)))
+    ids = [sale_workflow_id(slot_id(request.id, index)) for index in range(request.ask.slots)]
+    if scheduler_of is not None:
+        ids.append(scheduler_workflow_id(scheduler_of))
+    for workflow_id in ids:
         try:
-            described = await handle.describe()
+            described = await client.get_workflow_handle(workflow_id).describe()
         except RPCError:
             continue
         for pending in described.raw_description.pending_activities:
