@@ -5,7 +5,9 @@ start-to-close: 243 s of backoff plus the attempts themselves, about 5 minutes, 
 the sale ended Errored and cleared a slot it still held. Here the endpoint is down for 3x
 that, 15 minutes: first hanging (every read runs into its start-to-close timeout), then
 refusing connections. The sale must stay Proving throughout, with its data, its reservation
-and its collateral in place, and prove again once the endpoint is back.
+and its collateral in place; its own reads (a sale watched by the proving scheduler reads for
+itself after five silent periods) must retry past round 1's 10 attempts; and it must prove
+again once the endpoint is back.
 
 The module has a stack of its own (tests/faults/conftest.py) and one two-slot request sold
 through one `sales`, one `proving` and one `chain-tx` worker. An outage costs wall time, not
