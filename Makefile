@@ -5,14 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
 
 .PHONY: faults demo test lint typecheck unit bench chaos stack-up stack-down system install clean
 
 demo: $(STAMP)
 	$(PY) starter.py demo
 
+# pytest twice at once: the fault suite (tests/faults) beside the parallel run of the rest
+# (scripts/run_tests.py says why).
 test: $(STAMP) lint typecheck
-	$(PY) -m pytest -q -p no:cacheprovider -n 3 --dist loadfile -m "not faults"
+	$(PY) scripts/run_tests.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -28,10 +31,9 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
 
 SEED ?= 1
-# The fault-injection suite (tests/faults) needs the machine to itself: its scenarios time out
-# beside three xdist workers, so it runs on its own here, not in `make test` (yet).
+# The fault-injection suite alone (also part of `make test`): its two modules side by side.
 faults: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m faults tests/faults
+	$(PYTEST) -n 2 --dist loadfile -m faults tests/faults
 
 chaos: $(STAMP)
 	$(PY) -m deploy.local.chaos --seed $(SEED)

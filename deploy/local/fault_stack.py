@@ -5,22 +5,82 @@ one harms nobody else: a PostgreSQL cluster, a Temporal dev server keeping its s
 SQLite file (a restart resumes every workflow), anvil mining a block a second, the development
 marketplace verifying real Groth16 proofs, the Codex-compatible data server, an `RpcProxy`
 between the workers and anvil, and any number of `worker.py` processes by role.
+
+`FaultTiming` is the one place the fault stack's proof period is set: it is derived from the
+slowest proof measured on a loaded CI machine, and every wait of the fault tests is a number of
+its periods.
 """
 
+import math
+import os
 import shutil
 import tempfile
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from chain.config import DEMO
 from chain.deploy import Deployment
-from deploy.local.anvil import AnvilNode
+from deploy.local.anvil import AnvilNode, rpc
 from deploy.local.postgres import PostgresInfo, PostgresServer
 from deploy.local.processes import free_port
 from deploy.local.rpc_proxy import RpcProxy
 from deploy.local.scenario import ManagedProcess, Roles, deploy, start_data_server, start_worker
 from deploy.local.temporal import NAMESPACE, TemporalDevServer
 from sales.models import MarketplaceConfig
+
+PROOF_SECONDS = 36.0
+"""The slowest real proof measured on the fault stack beside `make test`'s parallel real-stack
+files (2 cores, load average 11-13, the ceremony running): the dev circuit's two concurrent
+proofs took 35-36 s each, where a 20 s period had made every fill go stale. Retune this after
+a circuit change (or set SALES_FAULTS_PROOF_SECONDS); the period and every wait follow."""
+
+LANDING_SECONDS = 6
+"""Reading the challenge, submitting and mining the proof (1 s blocks) after it is computed."""
+
+
+@dataclass(frozen=True)
+class FaultTiming:
+    """The fault stack's proof period, derived from how long a proof takes under load.
+
+    A period must hold a whole proof plus its landing with room to spare (the initial proof
+    and its fill must land in the period they started in, else the fill reverts with
+    Proofs_InvalidProof and the sale proves again), so it is 1.5x the slowest measured proof
+    plus the landing time, rounded up to 10 s. The marketplace's rule "period below downtime x
+    block time" sets the downtime.
+    """
+
+    proof_seconds: float = PROOF_SECONDS
+
+    @classmethod
+    def from_env(cls) -> "FaultTiming":
+        return cls(float(os.environ.get("SALES_FAULTS_PROOF_SECONDS", PROOF_SECONDS)))
+
+    @property
+    def period(self) -> int:
+        return max(20, 10 * math.ceil((1.5 * self.proof_seconds + LANDING_SECONDS) / 10))
+
+    @property
+    def downtime(self) -> int:
+        """Blocks (1 s each) of the pointer cycle without a requirement: above one period."""
+        return min(255, max(DEMO.proofs.downtime, self.period + 4))
+
+    def phase(self, quarter: int) -> int:
+        """Seconds after wall-clock multiples of the period at which a stack's periods start
+        (`FaultStack.start`'s ``period_phase``): ``quarter`` quarters of a period. Stacks side by
+        side in different phases start their proofs at different moments instead of all in
+        the same seconds (anvil's clock follows the wall clock, so their periods align)."""
+        return quarter * self.period // 4
+
+    def periods(self, count: float) -> float:
+        """Seconds of ``count`` periods: how the fault tests size their waits."""
+        return count * self.period
+
+    def config(self, base: MarketplaceConfig = DEMO) -> MarketplaceConfig:
+        """``base`` with this period (and a downtime above it)."""
+        proofs = base.proofs.model_copy(update={"period": self.period, "downtime": self.downtime})
+        return base.model_copy(update={"proofs": proofs})
 
 
 class FaultStack:
@@ -52,8 +112,11 @@ class FaultStack:
         root: Path | None = None,
         also_fund: tuple[str, ...] = (),
         data_rate: int | None = 4_000,
+        period_phase: int | None = None,
     ) -> "FaultStack":
-        """Every part up; ``data_rate`` (bytes/s) slows downloads so a test sees Downloading."""
+        """Every part up; ``data_rate`` (bytes/s) slows downloads so a test sees Downloading;
+        ``period_phase`` sets the chain's clock ahead so its proof periods start that many
+        seconds after wall-clock multiples of the period (`FaultTiming.phase`)."""
         keep = root is not None
         if root is None:
             # outside root-private temp dirs: PostgreSQL runs as `nobody` under root
@@ -61,14 +124,18 @@ class FaultStack:
             root.chmod(0o755)
         stack = cls(root, keep_root=keep)
         try:
-            stack._start(config, also_fund, data_rate)
+            stack._start(config, also_fund, data_rate, period_phase)
         except BaseException:
             stack.close()
             raise
         return stack
 
     def _start(
-        self, config: MarketplaceConfig, also_fund: tuple[str, ...], data_rate: int | None
+        self,
+        config: MarketplaceConfig,
+        also_fund: tuple[str, ...],
+        data_rate: int | None,
+        period_phase: int | None,
     ) -> None:
         self.postgres_info = self.postgres.start()
         dsn = self.postgres.create_database(self.postgres_info, f"faults_{uuid.uuid4().hex[:8]}")
@@ -81,6 +148,8 @@ class FaultStack:
         self.anvil = AnvilNode.start(self.logs / "anvil.log", block_time=1)
         self.proxy = RpcProxy(self.anvil.rpc_url).start()
         self.deployment = deploy(self.anvil.rpc_url, self.roles, config, also_fund=also_fund)
+        if period_phase is not None:
+            self._shift_periods(config.proofs.period, period_phase)
         self.data_server, self.data_url = start_data_server(
             self.root / "source", self.logs / "data-server.log", rate=data_rate
         )
@@ -100,6 +169,16 @@ class FaultStack:
             "PROVER_CONCURRENCY": "2",
             "SALES_STACK_DIR": str(self.root / "no-stack"),  # never the developer's .stack/
         }
+
+    def _shift_periods(self, period: int, phase: int) -> None:
+        """Periods start when chain time is a multiple of ``period``; move the chain clock ahead
+        so that happens ``phase`` seconds after wall-clock multiples of it."""
+        assert self.anvil is not None
+        block = rpc(self.anvil.rpc_url, "eth_getBlockByNumber", ["latest", False])
+        assert isinstance(block, dict)
+        ahead = round(-phase - (int(block["timestamp"], 16) - time.time())) % period
+        if ahead:
+            rpc(self.anvil.rpc_url, "evm_increaseTime", [ahead])
 
     # --- workers ------------------------------------------------------------------------------
 

@@ -16,15 +16,17 @@ from pathlib import Path
 from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError
+from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from activities.store import slot_key
 from ledger.postgres import PostgresLedger
 from sales.api import sale_workflow_id
 from sales.ids import slot_id
-from sales.models import StorageRequest
+from sales.models import SlotState, StorageRequest
+from sales.scheduling import scheduler_workflow_id
 from store.blockstore import BlockStore
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import host_market, request_logs
+from tests.e2e.helpers import host_market, latest_sale_state, request_logs
 
 
 class Figures(BaseModel):
@@ -113,13 +115,19 @@ async def assert_all_returned(
     return f
 
 
-async def max_pending_attempt(client: Client, request: StorageRequest) -> int:
-    """The highest attempt number of any activity the request's sales are waiting on."""
+async def max_pending_attempt(
+    client: Client, request: StorageRequest, *, scheduler_of: str | None = None
+) -> int:
+    """The highest attempt number of any activity the request's sales are waiting on, and with
+    ``scheduler_of`` (the host's address) of the proving scheduler's batched read too: a sale it
+    watches reads the chain itself only after `scheduler_silence_periods` of silence."""
     highest = 0
-    for index in range(request.ask.slots):
-        handle = client.get_workflow_handle(sale_workflow_id(slot_id(request.id, index)))
+    ids = [sale_workflow_id(slot_id(request.id, index)) for index in range(request.ask.slots)]
+    if scheduler_of is not None:
+        ids.append(scheduler_workflow_id(scheduler_of))
+    for workflow_id in ids:
         try:
-            described = await handle.describe()
+            described = await client.get_workflow_handle(workflow_id).describe()
         except RPCError:
             continue
         for pending in described.raw_description.pending_activities:
@@ -137,3 +145,40 @@ async def pending_activity_attempts(client: Client, workflow_id: str, activity: 
         if pending.activity_type.name == activity:
             return int(pending.attempt)
     return 0
+
+
+async def states(client: Client, request: StorageRequest) -> list[str | None]:
+    """The latest state of each slot's sale, as its workflow reports it."""
+    return [await latest_sale_state(client, request.id, i) for i in range(request.ask.slots)]
+
+
+async def chain_now(e2e: E2EStack) -> int:
+    w3 = AsyncWeb3(AsyncHTTPProvider(e2e.anvil.rpc_url))
+    try:
+        return int((await w3.eth.get_block("latest"))["timestamp"])
+    finally:
+        await w3.provider.disconnect()
+
+
+async def proved_since(e2e: E2EStack, request: StorageRequest, since: int) -> bool:
+    """Every slot of the request has a proof on chain in a block after ``since``."""
+    for index in range(request.ask.slots):
+        proofs = await request_logs(e2e, "ProofSubmitted", slot_id(request.id, index))
+        if not any(p.timestamp > since for p in proofs):
+            return False
+    return True
+
+
+async def held_by_us(e2e: E2EStack, request: StorageRequest) -> bool:
+    """The chain shows every slot of the request Filled with this host as its host."""
+    market = host_market(e2e)
+    try:
+        for index in range(request.ask.slots):
+            sid = slot_id(request.id, index)
+            if await market.slot_state(sid) != SlotState.Filled:
+                return False
+            if await market.get_host(sid) != e2e.roles.host.address:
+                return False
+        return True
+    finally:
+        await market.close()

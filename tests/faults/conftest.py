@@ -27,8 +27,10 @@ from tests.e2e.conftest import E2EStack, end_host_service
 @pytest.fixture(scope="module")
 def fault_stack(request: pytest.FixtureRequest) -> Iterator[FaultStack]:
     config = getattr(request.module, "MARKETPLACE_CONFIG", DEMO)
+    phase = getattr(request.module, "PERIOD_PHASE", None)  # FaultTiming.phase
     keep = os.environ.get("SALES_FAULTS_KEEP")  # a directory: keep logs and data there
-    stack = FaultStack.start(config, root=Path(keep) / request.module.__name__ if keep else None)
+    root = Path(keep) / request.module.__name__ if keep else None
+    stack = FaultStack.start(config, root=root, period_phase=phase)
     try:
         yield stack
     finally:
