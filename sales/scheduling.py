@@ -11,6 +11,7 @@ import math
 from enum import StrEnum
 
 from pydantic import Field
+from temporalio.exceptions import ApplicationError
 
 from sales.api import Message, ProvingStatus, SlotRef
 from sales.hexbytes import Address
@@ -30,6 +31,20 @@ STATE_CHANGED_SIGNAL = "slot_state_changed"
 
 RUNNING_REQUEST_STATES = frozenset({RequestState.New, RequestState.Started})
 """Request states in which a Filled slot of ours keeps proving (New: other slots still fill)."""
+
+
+UNDELIVERED_SIGNAL_CAUSES = frozenset(
+    {"ExternalWorkflowExecutionNotFound", "SignalCountLimitExceeded"}
+)
+"""How Temporal reports a signal to another workflow that was not delivered: the target is not
+running (never started, closed, terminated), or its run took all the signals it may."""
+
+
+def undelivered(error: BaseException) -> bool:
+    """Whether a failed external signal means the target cannot take it (for the hosting workflow:
+    no scheduler running; for the scheduler: the sale is gone), as opposed to a bug of ours
+    (a payload that does not convert, a wrong call), which must not pass for either."""
+    return isinstance(error, ApplicationError) and error.type in UNDELIVERED_SIGNAL_CAUSES
 
 
 def scheduler_workflow_id(host_address: str) -> str:
@@ -120,6 +135,7 @@ __all__ = [
     "PROOF_DUE_SIGNAL",
     "PROVING_SCHEDULER_WORKFLOW",
     "STATE_CHANGED_SIGNAL",
+    "UNDELIVERED_SIGNAL_CAUSES",
     "WATCH_SLOT_SIGNAL",
     "ScheduleRead",
     "ScheduleReadInput",
@@ -130,6 +146,7 @@ __all__ = [
     "WakeReason",
     "proving_concurrency",
     "scheduler_workflow_id",
+    "undelivered",
     "wake_for",
 ]
 

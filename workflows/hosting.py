@@ -32,7 +32,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import (
@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         SlotWake,
         WakeReason,
         scheduler_workflow_id,
+        undelivered,
     )
     from sales.settlement import Settlement, Verdict, settle
     from workflows import metrics
@@ -378,7 +379,9 @@ class SlotHostingWorkflow(SaleSteps):
         try:
             handle = workflow.get_external_workflow_handle(scheduler_workflow_id(self.data.signer))
             await handle.signal(WATCH_SLOT_SIGNAL, self._slot_ref)
-        except Exception as error:  # no scheduler: poll every period ourselves
+        except ApplicationError as error:
+            if not undelivered(error):  # unexpected: fail the task (retried), not the sale
+                raise RuntimeError(f"registration with the scheduler: {error}") from error
             self._log("no proving scheduler: reading the chain every period", error=describe(error))
             return False
         return True

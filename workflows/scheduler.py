@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from sales.api import SlotRef, sale_workflow_id
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SchedulerStats,
         SlotWake,
         WakeReason,
+        undelivered,
     )
     from workflows.phases import NON_RETRYABLE
 
@@ -166,8 +167,10 @@ class ProvingSchedulerWorkflow:
         try:
             handle = workflow.get_external_workflow_handle(sale_workflow_id(slot_id))
             await handle.signal(name, wake)
-        except Exception as error:  # the sale is gone: stop reading its slot
-            self._slots.pop(slot_id, None)
+        except ApplicationError as error:
+            if not undelivered(error):  # unexpected: fail the task (retried), not the scheduler
+                raise RuntimeError(f"wake of {slot_id}: {error}") from error
+            self._slots.pop(slot_id, None)  # the sale is gone: stop reading its slot
             extra = {"slot_id": slot_id, "error": str(error)}
             workflow.logger.info("slot dropped: its workflow is gone", extra=extra)
 

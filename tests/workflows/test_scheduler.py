@@ -16,11 +16,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from sales import scheduling
 from sales.api import (
     SALES_TASK_QUEUE,
     SLOT_HOSTING_WORKFLOW,
     Activity,
     SaleSettings,
+    SlotRef,
     sale_workflow_id,
 )
 from sales.ids import slot_id
@@ -251,3 +253,65 @@ async def test_a_read_failing_for_a_whole_period_still_reads_the_next_one(
     last = PERIODS.period_of(fake.request_end - 2)
     assert set(range(after[0], last + 1)) <= proven, "every period read is proven"
     assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "no slot fell back"
+
+
+async def test_the_scheduler_drops_a_slot_whose_sale_is_gone(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A slot registered with no hosting workflow behind it (the sale ended, was terminated):
+    its wake is not delivered, the scheduler stops reading it and keeps serving the others."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fakes: list[FakeSale] = [
+        PatternSale(request=make_request(duration=20 * PERIOD, nonce=n + 1), due_every=1)
+        for n in range(2)
+    ]
+    async with fleet_workers(env.client, fleet):
+        scheduler, [handle] = await start_fleet(env, fleet, fakes[:1])
+        assert scheduler is not None
+        orphan = proving_fake(fakes[1], await now_of(env))
+        fleet.add(orphan)
+        await scheduler.signal("watch_slot", SlotRef(request_id=orphan.request.id, slot_index=0))
+
+        async def orphan_dropped() -> bool:
+            s = await stats(scheduler)
+            return s.slots == 1 and s.reads >= 2
+
+        await eventually(orphan_dropped, env=env)
+        reads = (await stats(scheduler)).reads
+
+        async def still_reading() -> bool:
+            return (await stats(scheduler)).reads >= reads + 2
+
+        await eventually(still_reading, env=env)
+        assert await scheduler.query("slots") == [slot_id(fakes[0].request.id, 0)]
+        for h in (handle, scheduler):
+            await stop(h)
+
+
+async def test_an_unexpected_registration_failure_fails_the_task_not_passes_for_polling(
+    time_skipping_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only Temporal's "not delivered" verdicts mean "no scheduler running". Here no cause is
+    taken for one, so the failed registration is a failure the workflow does not expect: its
+    task fails (visible, retried until fixed) and the slot does not quietly poll the chain."""
+    monkeypatch.setattr(scheduling, "UNDELIVERED_SIGNAL_CAUSES", frozenset())
+    env, fleet = time_skipping_env, FakeFleet()
+    fake = PatternSale(request=make_request(duration=20 * PERIOD))
+    async with fleet_workers(env.client, fleet):
+        _, [handle] = await start_fleet(env, fleet, [fake], scheduler=False)
+
+        async def task_failed() -> str:
+            history = await handle.fetch_history()
+            return next(
+                (
+                    e.workflow_task_failed_event_attributes.failure.message
+                    for e in history.events
+                    if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+                ),
+                "",
+            )
+
+        message = await eventually(task_failed)
+        await stop(handle)
+    assert "registration with the scheduler" in message
+    assert Activity.MARKET_PROVING_STATUS not in fake.names(), "no polling on a bug"
