@@ -10,25 +10,34 @@ Same dev server, same process (`worker.py --role all`: sales, chain-tx and provi
 fake chain and fake prover (--prove-ms per proof, --prover-slots at once). A proof is due in a
 slot-period with --probability percent, drawn from a hash of (request, period), so both designs
 face the same draws. Hosting workflows start already proving (acquisition is not measured).
-For N slots per design (from --start, or --start-scheduled, growing by --growth) the run waits
-until every slot has read the chain, watches --periods whole periods and counts due periods
-whose proof did not land in the period.
-A design stops at its first N with a miss (or at --max).
+Capacity: for N slots per design (from --start, or --start-scheduled, growing by --growth) the
+run waits until every slot has read the chain, watches --periods whole periods and counts due
+periods whose proof did not land in the period. A design stops at its first N with a miss (or
+at --max).
+
+Cost: then --cost-slots slots per design run `scheduler_silence_periods` + 1 periods unwatched
+(a fresh start shows no silence fallback for that long; after it, fallbacks occur as they do in
+a long run) and --cost-periods watched; every history is inspected.
 
 Per level it prints missed periods, the worst landing into a period, the scheduler's reads per
-period, and from a sample of histories the events and activities per slot-period when idle and
-when a proof is due (the scheduler's own events are shown per slot). At the end: the sustained
-slots of both designs and Temporal actions per slot per day at 120 s periods (the actions are
-the billed commands in the histories: activities, timers, signals received and sent, search
-attribute upserts, markers, continue-as-new; the scheduler's share divided over its slots).
+period, the events and activities per slot-period when idle and when a proof is due (the
+scheduler's own events are shown per slot), and the share of idle slot-periods with a read of
+the slot's own (polling: all; scheduled: the silence fallback) next to the most events any other
+idle slot-period had (the target: 0). At the end: the sustained slots of both designs and, from
+the cost runs, Temporal actions per slot per day at 120 s periods (the actions are the billed
+commands in the histories: activities, timers, signals received and sent, search attribute
+upserts, markers, continue-as-new; the scheduler's share divided over its slots).
 
     .venv/bin/python benchmarks/bench_proving.py [--period 10] [--periods 3] [--growth 1.5]
+
+About 15 minutes on 2 shared cores (13 measured with the cost runs, 6.5 without: --cost-slots 0).
 """
 
 import argparse
 import asyncio
 import contextlib
 import hashlib
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -133,22 +142,37 @@ class Level:
     due: int
     worst_delay: float
     reads_per_period: float
+    watched: int
+    """Periods watched (after `warmup` periods not watched)."""
     idle: Cost
     busy: Cost
+    fallback: Cost
+    """The idle slot-periods with a read of the slot's own: polling, every one; scheduled, the
+    silence fallback."""
+    quiet_worst: int
+    """The most events in an idle slot-period without such a read (the target: 0)."""
     scheduler_events: float = 0.0
     """The scheduler's history events per slot-period."""
     scheduler_actions: float = 0.0
     """The scheduler's actions per slot-period, its wake signals not included."""
     signals_per_due: float = 0.0
     """Wake signals the scheduler sent per due slot-period (billed to the due period)."""
+    scheduler_actions_per_period: float = 0.0
+    """The scheduler's actions per period for all its slots, its wake signals not included."""
 
-    def actions_per_day(self, percent: int) -> tuple[float, float]:
-        """Actions per slot per day at 120 s periods: with proofs due at `percent`, and with
-        no proof ever due (polling alone)."""
+    def actions_per_day(self, percent: int, silence: int) -> tuple[float, float]:
+        """Actions per slot per day at 120 s periods: as measured (proofs due at `percent`),
+        and with no proof ever due. The latter from the measured costs: polling reads every
+        period; a scheduled slot hears nothing then, so it falls back every `silence` + 1
+        periods (its idle periods' cost when quiet is measured 0 in `quiet_worst`)."""
         idle = self.idle.per("actions") + self.scheduler_actions
         busy = self.busy.per("actions") + self.signals_per_due + self.scheduler_actions
         mixed = (percent / 100) * busy + (1 - percent / 100) * idle
-        return mixed * DAY_AT_120S, idle * DAY_AT_120S
+        if self.design == "polling":
+            never = idle
+        else:
+            never = self.fallback.per("actions") / (silence + 1) + self.scheduler_actions
+        return mixed * DAY_AT_120S, never * DAY_AT_120S
 
 
 async def in_chunks(calls: Iterable[Callable[[], Awaitable[Any]]], size: int = 100) -> list[Any]:
@@ -183,6 +207,17 @@ def by_period(events: list[Any], periods: Periodicity, window: range) -> dict[in
     return buckets
 
 
+def reads_chain(events: list[Any]) -> bool:
+    """Whether the slot-period holds a read of the slot's own (in scheduled proving: the silence
+    fallback, since the scheduler's reading comes with the wake)."""
+    return any(
+        e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name
+        == Activity.MARKET_PROVING_STATUS
+        for e in events
+    )
+
+
 def count(events: list[Any]) -> tuple[int, int, int]:
     activities = sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events)
     actions = sum(e.event_type in ACTION_EVENTS for e in events)
@@ -190,7 +225,16 @@ def count(events: list[Any]) -> tuple[int, int, int]:
 
 
 async def run_level(
-    client: Client, fleet: FakeFleet, design: str, count_: int, host: int, args: argparse.Namespace
+    client: Client,
+    fleet: FakeFleet,
+    design: str,
+    count_: int,
+    host: int,
+    args: argparse.Namespace,
+    *,
+    warmup: int = 0,
+    watched: int = 3,
+    sample: int = 20,
 ) -> Level:
     periods = Periodicity(seconds=args.period)
     signer = f"0x{host:040x}"  # one host per level, with a scheduler of its own
@@ -232,8 +276,8 @@ async def run_level(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{count_} slots did not all start proving in time")
         await asyncio.sleep(0.2)
-    first = periods.period_of(int(time.time())) + 1  # the first whole period, all proving
-    window = range(first, first + args.periods)
+    first = periods.period_of(int(time.time())) + 1 + warmup  # whole periods, all proving
+    window = range(first, first + watched)
     window_start, window_end = periods.period_start(first), periods.period_end(window[-1])
     reads_before = len(fleet.reads)
     while time.time() < window_end + 1:  # noqa: ASYNC110  (wall-clock, not a condition)
@@ -251,29 +295,39 @@ async def run_level(
                 missed += 1
             else:
                 worst = max(worst, landed[period] - periods.period_start(period))
-    idle, busy = Cost(), Cost()
-    sample = list(zip(fakes, handles, strict=True))[: args.sample]
-    for fake, handle in sample:
+    idle, busy, fallback = Cost(), Cost(), Cost()
+    quiet_worst = 0
+    for fake, handle in list(zip(fakes, handles, strict=True))[:sample]:
         events = await histories(client, handle.id, window_start)
         for period, bucket in by_period(events, periods, window).items():
             (busy if fake.required(period) else idle).add(*count(bucket))
+            if fake.required(period):
+                continue
+            if reads_chain(bucket):
+                fallback.add(*count(bucket))
+            else:
+                quiet_worst = max(quiet_worst, len(bucket))
     level = Level(
         design=design,
         slots=count_,
         missed=missed,
         due=due,
         worst_delay=worst,
-        reads_per_period=len(reads) / args.periods,
+        reads_per_period=len(reads) / watched,
+        watched=watched,
         idle=idle,
         busy=busy,
+        fallback=fallback,
+        quiet_worst=quiet_worst,
     )
     if scheduler is not None:
         events = await histories(client, scheduler.id, window_start)
         inside = [e for b in by_period(events, periods, window).values() for e in b]
         total, _, actions = count(inside)
         sent = sum(e.event_type == SIGNAL_SENT for e in inside)
-        level.scheduler_events = total / (args.periods * count_)
-        level.scheduler_actions = (actions - sent) / (args.periods * count_)
+        level.scheduler_events = total / (watched * count_)
+        level.scheduler_actions = (actions - sent) / (watched * count_)
+        level.scheduler_actions_per_period = (actions - sent) / watched
         level.signals_per_due = sent / due if due else 0.0
 
     targets = [*handles, *([scheduler] if scheduler else [])]
@@ -290,6 +344,8 @@ def terminator(handle: WorkflowHandle[Any, Any]) -> Callable[[], Awaitable[None]
 
 
 def report(level: Level) -> None:
+    idle = level.idle.slot_periods
+    fallback = 100 * level.fallback.slot_periods / idle if idle else 0.0
     print(
         f"  {level.design:9s} {level.slots:5d} slots: {level.missed:4d} of {level.due:5d} due "
         f"proofs missed, worst landing {level.worst_delay:4.1f} s into its period, "
@@ -297,7 +353,11 @@ def report(level: Level) -> None:
         f"  {'':9s} per slot-period  idle: {level.idle.per('events'):5.2f} events "
         f"{level.idle.per('activities'):4.2f} activities   due: {level.busy.per('events'):5.2f} "
         f"events {level.busy.per('activities'):4.2f} activities   (+ scheduler "
-        f"{level.scheduler_events:.2f} events)",
+        f"{level.scheduler_events:.2f} events)\n"
+        f"  {'':9s} idle slot-periods with a read of their own (polling: every one; scheduled: "
+        f"the silence fallback): {fallback:5.1f} % at {level.fallback.per('events'):5.2f} events "
+        f"{level.fallback.per('activities'):4.2f} activities; the others: at most "
+        f"{level.quiet_worst} events",
         flush=True,
     )
 
@@ -314,13 +374,14 @@ async def main(args: argparse.Namespace) -> None:
             max_cached_workflows=args.max * 2,
             max_concurrent_activities=args.max_activities,
         ):
+            silence = SaleSettings().scheduler_silence_periods
             print(
                 f"hosted slots on one worker, both designs: {args.period} s periods, a proof due "
                 f"with {args.probability} % probability per slot-period, fake prover "
-                f"{args.prove_ms} ms x {args.prover_slots} slots, {args.periods} periods "
-                "watched per level",
+                f"{args.prove_ms} ms x {args.prover_slots} slots",
                 flush=True,
             )
+            print(f"capacity: levels of slots, {args.periods} periods watched per level")
             sustained: dict[str, Level | None] = {}
             host = 1
             starts = {"polling": args.start, "scheduled": args.start_scheduled}
@@ -328,25 +389,62 @@ async def main(args: argparse.Namespace) -> None:
                 sustained[design] = None
                 count_ = starts[design]
                 while count_ <= args.max:
-                    level = await run_level(client, fleet, design, count_, host, args)
+                    level = await run_level(
+                        client,
+                        fleet,
+                        design,
+                        count_,
+                        host,
+                        args,
+                        watched=args.periods,
+                        sample=args.sample,
+                    )
                     host += 1
                     report(level)
                     if level.missed:
                         break
                     sustained[design] = level
                     count_ = max(count_ + 1, int(count_ * args.growth))
-            print("results:")
-            old, new = sustained["polling"], sustained["scheduled"]
-            for design, best in sustained.items():
-                if best is None:
-                    print(f"  {design:9s} sustained no level without a missed period")
-                    continue
-                mixed, idle = best.actions_per_day(args.probability)
+            costs: dict[str, Level] = {}
+            if args.cost_slots:
                 print(
-                    f"  {design:9s} sustained {best.slots:5d} slots with no missed period; "
-                    f"Temporal actions per slot per day at 120 s periods: {mixed:6.0f} "
-                    f"({args.probability} % due), {idle:6.0f} (no proof ever due)"
+                    f"cost: {args.cost_slots} slots per design, {args.cost_periods} periods "
+                    f"watched after {silence + 1} not watched (a fresh start has no silence "
+                    f"fallback, {silence} periods, before), every history inspected"
                 )
+            for design in DESIGNS if args.cost_slots else ():
+                costs[design] = await run_level(
+                    client,
+                    fleet,
+                    design,
+                    args.cost_slots,
+                    host,
+                    args,
+                    warmup=silence + 1,
+                    watched=args.cost_periods,
+                    sample=args.cost_slots,
+                )
+                host += 1
+                report(costs[design])
+            print("results:")
+            for design in DESIGNS:
+                best = sustained[design]
+                line = (
+                    f"  {design:9s} sustained {best.slots:5d} slots with no missed period"
+                    if best is not None
+                    else f"  {design:9s} sustained no level without a missed period"
+                )
+                if design in costs:
+                    cost = costs[design]
+                    mixed, never = cost.actions_per_day(args.probability, silence)
+                    line += (
+                        f"; Temporal actions per slot per day at 120 s periods: {mixed:6.0f} "
+                        f"({args.probability} % due), {never:6.0f} (no proof ever due; the "
+                        f"scheduler's share at {args.cost_slots} slots, "
+                        f"{cost.scheduler_actions_per_period:.1f} actions per period for all)"
+                    )
+                print(line)
+            old, new = sustained["polling"], sustained["scheduled"]
             if old is not None and new is not None:
                 ratio = new.slots / old.slots
                 verdict = "meets" if ratio >= TARGET_RATIO else "misses"
@@ -370,4 +468,13 @@ if __name__ == "__main__":
     parser.add_argument("--growth", type=float, default=1.5, help="next level = level x growth")
     parser.add_argument("--max", type=int, default=6400)
     parser.add_argument("--sample", type=int, default=20, help="histories inspected per level")
+    parser.add_argument(
+        "--cost-slots", type=int, default=100, help="slots of the cost runs (0: none)"
+    )
+    parser.add_argument("--cost-periods", type=int, default=8, help="periods the cost runs watch")
     asyncio.run(main(parser.parse_args()))
+    # Leave without the interpreter's finalization: the SDK core's threads may still release
+    # the GIL then ("Fatal Python error: PyGILState_Release", seen after a complete run), which
+    # would fail `make bench` after every number was printed.
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,6 +1,7 @@
 """The proving scheduler (issue "Proving at scale"): one batched chain read per period for all
 hosted slots, only slots with something to do are woken, the chain's state still moves a sale
-without any event, and a dead scheduler only delays proofs (the fallback).
+without any event, a worker that dies mid-run loses no proof, and a terminated scheduler costs
+a slot at most the silence periods before it reads the chain itself (the fallback).
 
 Hosting workflows start already proving (tests/workflows/fake_fleet.py) on the time-skipping
 server; the fake chain's time is the server's virtual clock.
@@ -187,12 +188,13 @@ async def test_a_state_the_chain_shows_ends_hosting_within_a_period_without_an_e
             await stop(handle)
 
 
-async def test_a_dead_scheduler_only_delays_proofs_the_slot_reads_the_chain_itself(
+async def test_a_terminated_scheduler_costs_the_silence_then_the_slot_reads_the_chain_itself(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """Issue point 2 (the fallback): the scheduler is terminated mid-run. A hosting workflow
     that hears nothing for `scheduler_silence_periods` periods reads the chain itself, finds no
-    scheduler to register with, and proves every due period from then on by itself."""
+    scheduler to register with, and proves every due period from then on by itself. The due
+    periods of the silence itself are lost: nothing tells a slot that its scheduler is gone."""
     env, fleet = time_skipping_env, FakeFleet()
     fake = PatternSale(request=make_request(duration=30 * PERIOD), due_every=1)
     async with fleet_workers(env.client, fleet):
@@ -315,3 +317,42 @@ async def test_an_unexpected_registration_failure_fails_the_task_not_passes_for_
         await stop(handle)
     assert "registration with the scheduler" in message
     assert Activity.MARKET_PROVING_STATUS not in fake.names(), "no polling on a bug"
+
+
+async def test_the_hosts_worker_dying_mid_run_loses_no_proof(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The host's worker process dies mid-run (every worker shut down, their caches gone) and
+    comes back: the scheduler resumes from its history with every registration, and no due
+    period is missed, with no slot falling back to reading the chain itself."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fakes: list[FakeSale] = [
+        PatternSale(request=make_request(duration=16 * PERIOD, nonce=n + 1), offset=n)
+        for n in range(3)
+    ]
+    # No sticky caches: with them, the stopped worker's tasks never reached the new one on the
+    # time-skipping server (the test hung). So every task replays the history, as after a crash.
+    async with fleet_workers(env.client, fleet, max_cached_workflows=0):
+        scheduler, handles = await start_fleet(env, fleet, fakes)
+        assert scheduler is not None
+
+        async def read_thrice() -> bool:
+            return len(fleet.reads) >= 3
+
+        await eventually(read_thrice, env=env)
+    async with fleet_workers(env.client, fleet, max_cached_workflows=0):  # a new process
+        outcomes = [await handle.result() for handle in handles]
+        await stop(scheduler)
+    read_periods = periods_of(fleet.reads)
+    assert read_periods == list(range(read_periods[0], read_periods[0] + len(read_periods)))
+    for fake, outcome in zip(fakes, outcomes, strict=True):
+        assert outcome.state == StateName.FINISHED
+        proven = periods_of(fake.called_at(Activity.MARKET_SUBMIT_PROOF))
+        first, last = (
+            PERIODS.period_of(fake.created_at) + 1,
+            PERIODS.period_of(fake.request_end - 2),
+        )
+        assert [p for p in proven if p >= first] == [
+            p for p in range(first, last + 1) if fake.required(p)
+        ], "every due period proven once, across the restart"
+        assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "no slot fell back"
