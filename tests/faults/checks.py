@@ -12,6 +12,7 @@ The chain is read from anvil directly, never through the proxy the faults are in
 """
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
@@ -26,7 +27,8 @@ from sales.models import SlotState, StorageRequest
 from sales.scheduling import scheduler_workflow_id
 from store.blockstore import BlockStore
 from tests.e2e.conftest import E2EStack
-from tests.e2e.helpers import host_market, latest_sale_state, request_logs
+from tests.e2e.helpers import host_market, latest_sale_state, poll, request_logs
+from workflows.sale_state import StateName
 
 
 class Figures(BaseModel):
@@ -152,12 +154,17 @@ async def states(client: Client, request: StorageRequest) -> list[str | None]:
     return [await latest_sale_state(client, request.id, i) for i in range(request.ask.slots)]
 
 
-async def chain_now(e2e: E2EStack) -> int:
+async def latest_block(e2e: E2EStack) -> Any:
+    """anvil's latest block, read directly (not through the fault proxy)."""
     w3 = AsyncWeb3(AsyncHTTPProvider(e2e.anvil.rpc_url))
     try:
-        return int((await w3.eth.get_block("latest"))["timestamp"])
+        return await w3.eth.get_block("latest")
     finally:
         await w3.provider.disconnect()
+
+
+async def chain_now(e2e: E2EStack) -> int:
+    return int((await latest_block(e2e))["timestamp"])
 
 
 async def proved_since(e2e: E2EStack, request: StorageRequest, since: int) -> bool:
@@ -167,6 +174,20 @@ async def proved_since(e2e: E2EStack, request: StorageRequest, since: int) -> bo
         if not any(p.timestamp > since for p in proofs):
             return False
     return True
+
+
+async def assert_proving_again(
+    e2e: E2EStack, client: Client, request: StorageRequest, within: float
+) -> None:
+    """After an RPC outage ended: every slot proven in a block after now, within ``within``
+    seconds, and every sale still Proving (the outage paused them, it did not end them)."""
+    back = await chain_now(e2e)
+
+    async def proving_again() -> bool:
+        return await proved_since(e2e, request, back)
+
+    await poll(proving_again, within, "every slot to be proven after the outage")
+    assert await states(client, request) == [StateName.PROVING] * request.ask.slots
 
 
 async def held_by_us(e2e: E2EStack, request: StorageRequest) -> bool:

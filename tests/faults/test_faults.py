@@ -33,7 +33,6 @@ import pytest
 from eth_utils.abi import function_abi_to_4byte_selector
 from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client
-from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from chain.build import load_artifact
 from deploy.local.fault_stack import FaultStack, FaultTiming
@@ -55,8 +54,10 @@ from tests.e2e.helpers import (
 from tests.faults.checks import (
     assert_all_returned,
     assert_invariants,
+    assert_proving_again,
     chain_now,
     held_by_us,
+    latest_block,
     max_pending_attempt,
     pending_activity_attempts,
     proved_since,
@@ -114,11 +115,7 @@ def the_request() -> StorageRequest:
 
 
 async def base_fee(e2e: E2EStack) -> int:
-    w3 = AsyncWeb3(AsyncHTTPProvider(e2e.anvil.rpc_url))
-    try:
-        return int((await w3.eth.get_block("latest"))["baseFeePerGas"])
-    finally:
-        await w3.provider.disconnect()
+    return int((await latest_block(e2e))["baseFeePerGas"])
 
 
 async def check(e2e: E2EStack) -> None:
@@ -248,13 +245,7 @@ async def test_garbage_hangs_and_refusals_while_proving(
         assert await states(client, request) == [StateName.PROVING] * SLOTS
     finally:
         proxy.set_mode(ProxyMode.PASS)
-    back = await chain_now(e2e)
-
-    async def proving_again() -> bool:
-        return await proved_since(e2e, request, back)
-
-    await poll(proving_again, TIMING.periods(3), "both slots to be proven after the outage")
-    assert await states(client, request) == [StateName.PROVING] * SLOTS
+    await assert_proving_again(e2e, client, request, within=TIMING.periods(3))
     await check(e2e)
 
 

@@ -29,10 +29,9 @@ from tests.e2e.conftest import E2EStack
 from tests.e2e.helpers import client_requests, ensure_service, only_availability, poll
 from tests.faults.checks import (
     assert_invariants,
-    chain_now,
+    assert_proving_again,
     held_by_us,
     max_pending_attempt,
-    proved_since,
     states,
 )
 from workflows.sale_state import StateName
@@ -103,12 +102,6 @@ async def test_an_rpc_outage_of_three_old_retry_windows_while_proving(
     assert attempts > OLD_READ_ATTEMPTS, f"no read outlasted round 1's attempts: {attempts}"
     assert await states(client, request) == [StateName.PROVING] * SLOTS
     proxy.set_mode(ProxyMode.PASS)
-    back = await chain_now(e2e)
-
-    async def proving_again() -> bool:
-        return await proved_since(e2e, request, back)
-
-    await poll(proving_again, TIMING.periods(3), "both slots to be proven after the outage")
-    assert await states(client, request) == [StateName.PROVING] * SLOTS
+    await assert_proving_again(e2e, client, request, within=TIMING.periods(3))
     assert await held_by_us(e2e, request)
     await assert_invariants(e2e, request, availability.id)
