@@ -243,10 +243,13 @@ async def keep_scheduler(
     only proves again after its silence fallback (W periods). The new run reads the host's
     slots from the chain (workflows/scheduler.py). Runs until cancelled."""
     period: int | None = None
+    checks = 0
     while True:
+        checks += 1
         try:
             if await ensure_scheduler(client, host):
-                log.warning("proving scheduler was not running: started a new one")
+                report = log.info if checks == 1 else log.warning  # at start-up: no surprise
+                report("proving scheduler was not running: started a new one")
             if period is None:
                 period = await period_seconds()
         except Exception as error:  # Temporal or the chain unreachable: try next time
