@@ -24,13 +24,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from deploy.settings import HostSettings
 from sales.api import CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE, SALES_TASK_QUEUE
+from sales.scheduling import PROVING_SCHEDULER_WORKFLOW, SchedulerInput, scheduler_workflow_id
 
 log = logging.getLogger("worker")
 
@@ -188,12 +191,6 @@ async def ensure_scheduler(client: Client, host: str) -> bool:
     started one. Describing is a read, not a billed Temporal action, so a running scheduler
     costs the host nothing; a start (`USE_EXISTING`, so racing workers start one run) follows
     only a run that ended (terminated, failed, timed out) or none at all."""
-    from temporalio.client import WorkflowExecutionStatus
-    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-    from temporalio.service import RPCError, RPCStatusCode
-
-    from sales.scheduling import PROVING_SCHEDULER_WORKFLOW, SchedulerInput, scheduler_workflow_id
-
     workflow_id = scheduler_workflow_id(host)
     try:
         described = await client.get_workflow_handle(workflow_id).describe()
