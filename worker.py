@@ -9,6 +9,8 @@ prover (proofs/prover.py). Only chain-tx needs SALES_SIGNER_KEY; sales reads as
 SALES_HOST_ADDRESS and proving needs no secret. The signer key and the DSN never leave this
 process: they are not logged (URLs are logged redacted) and never enter a workflow payload.
 SIGTERM drains in-flight work for SALES_GRACEFUL_SHUTDOWN seconds, then exits.
+The sales role also keeps the host's proving scheduler running (`keep_scheduler`): one that was
+terminated or failed is started again within a period, outside workflow code.
 """
 
 import argparse
@@ -18,22 +20,34 @@ import dataclasses
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from deploy.settings import HostSettings
 from sales.api import CHAIN_TX_TASK_QUEUE, PROVING_TASK_QUEUE, SALES_TASK_QUEUE
+from sales.scheduling import PROVING_SCHEDULER_WORKFLOW, SchedulerInput, scheduler_workflow_id
 
 log = logging.getLogger("worker")
 
 ROLES = ("sales", "chain-tx", "proving")
 API_ROLE = "api"
 """Not a worker: the Codex-compatible sales REST API (api/server.py); not part of `all`."""
+
+KEEP_INTO_PERIOD = 3
+"""Seconds into each period at which the sales role checks the host's scheduler: after the
+scheduler's own read (1 s in), and early enough that a scheduler started then still reads the
+period in time for its proofs."""
+
+KEEP_UNTIL_PERIOD_KNOWN = 30.0
+"""Seconds between checks while the chain's period length is not known yet."""
 
 
 def activity_methods(instance: object) -> list[Callable[..., Any]]:
@@ -172,6 +186,89 @@ async def build_workers(client: Client, roles: Sequence[str], resources: Resourc
     return workers
 
 
+async def ensure_scheduler(client: Client, host: str) -> bool:
+    """Start the host's proving scheduler unless a run of it is open; True when this call
+    started one. Describing is a read, not a billed Temporal action, so a running scheduler
+    costs the host nothing; a start (`USE_EXISTING`, so racing workers start one run) follows
+    only a run that ended (terminated, failed, timed out) or none at all."""
+    workflow_id = scheduler_workflow_id(host)
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            return False
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+    await client.start_workflow(
+        PROVING_SCHEDULER_WORKFLOW,
+        SchedulerInput(host=host),
+        id=workflow_id,
+        task_queue=SALES_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        static_summary="one chain read per period for every hosted slot",
+    )
+    return True
+
+
+def next_check_in(now: float, period_seconds: int | None) -> float:
+    """Seconds until the keeper's next check: `KEEP_INTO_PERIOD` into the next period (chain
+    periods; chain time is wall time to within a block)."""
+    if period_seconds is None:
+        return KEEP_UNTIL_PERIOD_KNOWN
+    into = min(KEEP_INTO_PERIOD, period_seconds // 2)
+    at = int(now) // period_seconds * period_seconds + into
+    while at <= now:
+        at += period_seconds
+    return at - now
+
+
+async def wall_clock() -> float:
+    return time.time()
+
+
+async def keep_scheduler(
+    client: Client,
+    host: str,
+    period_seconds: Callable[[], Awaitable[int]],
+    *,
+    now: Callable[[], Awaitable[float]] = wall_clock,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Keep the host's proving scheduler running, checked once per period: nothing else
+    restarts one that an operator, a reset or a bug ended, and until one runs each hosted slot
+    only proves again after its silence fallback (W periods). The new run reads the host's
+    slots from the chain (workflows/scheduler.py). Runs until cancelled."""
+    period: int | None = None
+    checks = 0
+    while True:
+        checks += 1
+        try:
+            if await ensure_scheduler(client, host):
+                report = log.info if checks == 1 else log.warning  # at start-up: no surprise
+                report("proving scheduler was not running: started a new one")
+            if period is None:
+                period = await period_seconds()
+        except Exception as error:  # Temporal or the chain unreachable: try next time
+            log.warning("proving scheduler not checked: %s", error)
+        await sleep(next_check_in(await now(), period))
+
+
+def start_keeper(
+    client: Client, roles: Sequence[str], resources: Resources
+) -> "asyncio.Task[None] | None":
+    """The sales role keeps the scheduler; the period comes from the marketplace's config."""
+    if "sales" not in roles:
+        return None
+
+    async def period_seconds() -> int:
+        config = await resources.market().configuration()
+        return int(config.proofs.period)
+
+    host = resources.settings.host_address
+    return asyncio.create_task(keep_scheduler(client, host, period_seconds))
+
+
 def versioning(settings: HostSettings) -> dict[str, Any]:
     """Worker options for Temporal worker versioning (deploy/k8s/README.md, "Upgrading").
 
@@ -268,11 +365,13 @@ async def run(roles: Sequence[str], settings: HostSettings) -> None:
     log.info("workers running: %s (%r)", ", ".join(roles), settings)
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     collector = await start_collector(client, roles, resources)
+    keeper = start_keeper(client, roles, resources)
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down")
-    if collector is not None:
-        collector.cancel()
+    for helper in (collector, keeper):
+        if helper is not None:
+            helper.cancel()
     await asyncio.gather(*(worker.shutdown() for worker in workers))
     with contextlib.suppress(Exception):
         await resources.close()

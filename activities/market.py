@@ -29,13 +29,18 @@ from sales.api import (
 from sales.metrics import PROOF_SUBMISSION
 from sales.models import MarketplaceConfig
 from sales.scheduling import (
+    MARKET_HELD_SLOTS,
     MARKET_PROVING_SCHEDULE,
+    HeldSlots,
     ScheduledSlotFacts,
     ScheduleRead,
     ScheduleReadInput,
     SlotWake,
     wake_for,
 )
+
+HELD_SLOTS_AT_ONCE = 32
+"""`getActiveSlot` calls in flight at once while listing the host's slots."""
 
 HEARTBEAT_EVERY = 5.0
 """Seconds between keep-alive heartbeats during a transaction (below the 30 s timeout)."""
@@ -189,6 +194,23 @@ class MarketActivities:
             active = [i for i in ids if await self._market.get_active_slot(i) is not None]
             return MySlots(slot_ids=active)
 
+    @activity.defn(name=MARKET_HELD_SLOTS)
+    async def held_slots(self) -> HeldSlots:
+        """The slots a fresh proving scheduler watches: `mySlots`, each mapped by `getActiveSlot`
+        to its request and index (a freed one is left out). A read only, so retries are safe."""
+        async with business_errors():
+            ids = await self._market.my_slots()
+            found = []
+            for start in range(0, len(ids), HELD_SLOTS_AT_ONCE):
+                chunk = ids[start : start + HELD_SLOTS_AT_ONCE]
+                found += await asyncio.gather(*(self._market.get_active_slot(i) for i in chunk))
+            refs = [
+                SlotRef(request_id=slot.request.id, slot_index=slot.slot_index)
+                for slot in found
+                if slot is not None
+            ]
+            return HeldSlots(slots=refs)
+
     @activity.defn(name=Activity.MARKET_RESERVE_SLOT)
     async def reserve_slot(self, ref: SlotRef) -> TxOutcome:
         return await transact(
@@ -237,6 +259,7 @@ class MarketActivities:
             self.proving_status,
             self.my_slots,
             self.proving_schedule,
+            self.held_slots,
         ]
 
     def transactions(self) -> list[Callable[..., object]]:

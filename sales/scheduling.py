@@ -21,6 +21,8 @@ from sales.uint import Timestamp, Uint64
 PROVING_SCHEDULER_WORKFLOW = "ProvingScheduler"
 MARKET_PROVING_SCHEDULE = "market_proving_schedule"
 """The scheduler's one read per period (sales task queue)."""
+MARKET_HELD_SLOTS = "market_held_slots"
+"""A fresh scheduler's first read: the slots the chain shows this host holding (sales queue)."""
 
 WATCH_SLOT_SIGNAL = "watch_slot"
 """Hosting → scheduler: read this slot every period from now on (idempotent)."""
@@ -68,6 +70,13 @@ class SlotWake(Message):
 
 class ScheduleReadInput(Message):
     slots: list[SlotRef]
+
+
+class HeldSlots(Message):
+    """The host's active slots on chain (`mySlots` filtered by `getActiveSlot`), as references a
+    fresh scheduler watches: its memory may be gone, the chain's is not."""
+
+    slots: list[SlotRef] = Field(default_factory=list)
 
 
 class ScheduleRead(Message):
@@ -131,12 +140,14 @@ def wake_for(facts: ScheduledSlotFacts, signer: str) -> WakeReason | None:
 
 
 __all__ = [
+    "MARKET_HELD_SLOTS",
     "MARKET_PROVING_SCHEDULE",
     "PROOF_DUE_SIGNAL",
     "PROVING_SCHEDULER_WORKFLOW",
     "STATE_CHANGED_SIGNAL",
     "UNDELIVERED_SIGNAL_CAUSES",
     "WATCH_SLOT_SIGNAL",
+    "HeldSlots",
     "ScheduleRead",
     "ScheduleReadInput",
     "ScheduledSlotFacts",

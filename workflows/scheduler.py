@@ -8,6 +8,11 @@ requirements, slot and request state, challenge and pointer of every watched slo
 pinned block), and an idle slot costs nothing: its workflow sleeps on a long timer.
 
 - Hosting workflows register with `watch_slot` when they start proving (idempotent).
+- A fresh scheduler (not one continued as new) first lists the slots the chain shows this host
+  holding (`market_held_slots`, from `mySlots`) and watches them all: after a termination its
+  memory is gone, but no hosting workflow needs to register again (behind the
+  `scheduler-rebuilds-from-chain` patch). The host's worker starts a new one within a period
+  of a termination (worker.py, `keep_scheduler`).
 - Each period: one read; a slot whose proof is due gets `proof_due` with its reading (it proves
   from it without reading again); a slot whose slot or request state moved gets
   `slot_state_changed` and is dropped (its workflow settles from the chain, and registers again
@@ -31,11 +36,13 @@ with workflow.unsafe.imports_passed_through():
     from sales.api import SlotRef, sale_workflow_id
     from sales.periods import Periodicity
     from sales.scheduling import (
+        MARKET_HELD_SLOTS,
         MARKET_PROVING_SCHEDULE,
         PROOF_DUE_SIGNAL,
         PROVING_SCHEDULER_WORKFLOW,
         STATE_CHANGED_SIGNAL,
         WATCH_SLOT_SIGNAL,
+        HeldSlots,
         ScheduleRead,
         ScheduleReadInput,
         SchedulerInput,
@@ -66,6 +73,14 @@ SIGNALS_AT_ONCE = 500
 
 AFTER_PERIOD_START = 1
 """Seconds into a period at which it is read: the period's challenge is set by its first block."""
+
+HELD_SLOTS_DEADLINE = timedelta(minutes=2)
+"""How long a fresh scheduler tries to list the host's slots before it serves the registrations
+alone (each hosting workflow's silence fallback registers it again)."""
+
+REBUILD_PATCH = "scheduler-rebuilds-from-chain"
+"""Fresh runs recorded before this patch started from registrations only; newer ones first read
+the host's slots from the chain (one more activity)."""
 
 
 @workflow.defn(name=PROVING_SCHEDULER_WORKFLOW)
@@ -109,6 +124,8 @@ class ProvingSchedulerWorkflow:
     async def run(self, start: SchedulerInput) -> None:
         if self._last_period is not None:
             await self._sleep_to_period(self._last_period + 1)
+        elif workflow.patched(REBUILD_PATCH):
+            await self._watch_held_slots()
         while True:
             await workflow.wait_condition(lambda: bool(self._slots))  # no slots: no history
             read = await self._read()
@@ -122,6 +139,24 @@ class ProvingSchedulerWorkflow:
             self._reads_this_run += 1
             self._continue_as_new_if_due()
             await self._sleep_to_period(period + 1)
+
+    async def _watch_held_slots(self) -> None:
+        """Watch every slot the chain shows this host holding. A slot whose sale is not running
+        is dropped at its first wake (not delivered); one not ours any more is woken as changed."""
+        try:
+            held: HeldSlots = await workflow.execute_activity(
+                MARKET_HELD_SLOTS,
+                result_type=HeldSlots,
+                start_to_close_timeout=READ_TIMEOUT,
+                schedule_to_close_timeout=HELD_SLOTS_DEADLINE,
+                retry_policy=READ_RETRY,
+                summary="the host's slots on chain",
+            )
+        except ActivityError as error:
+            workflow.logger.warning("host's slots not read", extra={"error": str(error)})
+            return
+        for ref in held.slots:
+            self._slots.setdefault(ref.slot_id, ref)
 
     def _chain_now(self) -> int:
         return int(workflow.now().timestamp()) + self._clock_offset

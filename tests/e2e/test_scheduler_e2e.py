@@ -8,6 +8,10 @@ The chain itself judges every watched period: right after a period ends, the val
 "ProofNotRequired" that none was due; a call that does not revert is a missed proof. Proofs are
 placeholders the development contract's TestVerifier accepts (real Groth16 proofs of real data
 are what tests/e2e/test_sale_e2e.py shows, on this same scheduled path).
+
+The second test terminates the scheduler mid-run while the host's keeper (worker.py,
+`keep_scheduler`, on the wall clock as in the worker) keeps it: the chain shows each slot
+missing at most `LOST_AT_MOST` period.
 """
 
 import asyncio
@@ -20,7 +24,7 @@ from typing import Any
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 from web3 import AsyncHTTPProvider, AsyncWeb3
@@ -48,6 +52,8 @@ from sales.models import FillRecord, Groth16Proof, StorageRequest
 from sales.periods import Periodicity
 from sales.scheduling import SchedulerInput, SchedulerStats, scheduler_workflow_id
 from tests.chain.scenarios import MINT, PROOF, make_request
+from tests.workflows.test_scheduler import LOST_AT_MOST
+from worker import keep_scheduler
 from workflows.hosting import SlotHostingWorkflow
 from workflows.sale_state import HostingInput, SaleData, SaleState, StateName
 from workflows.scheduler import ProvingSchedulerWorkflow
@@ -211,3 +217,103 @@ async def test_many_slots_are_proven_with_one_scheduler_read_per_period(
         "no hosting workflow polled: one read when it started, at most one more in a due period"
         " (the new challenge after a pointer wrap)"
     )
+
+
+AFTER_KILL = 3
+"""Periods watched after the one the scheduler was terminated in."""
+
+
+async def test_a_terminated_scheduler_is_started_again_and_the_slots_keep_proving(
+    chain: tuple[OnChainClient, StorageRequest],
+) -> None:
+    """The keeper starts the scheduler (as the sales role does at start-up), the slots prove;
+    then the scheduler is terminated just after a period's read. The keeper starts a new run
+    within the period, that run watches the host's slots read from `mySlots` (no hosting
+    workflow registers again), and the chain's validator view shows each slot missing at most
+    `LOST_AT_MOST` period, none after the one it was terminated in."""
+    host, request = chain
+    end = await host.request_end(request.id)
+    market = MarketActivities(host)
+    ids = [slot_id(request.id, i) for i in range(SLOTS)]
+
+    async def period_seconds() -> int:
+        return PERIODS.seconds
+
+    async def until_chain_time(at: int) -> None:
+        while await host.current_time() < at:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # chain time: blocks, not a condition to wait on
+
+    async with await dev_server() as env:
+        client: Client = env.client
+        scheduler = client.get_workflow_handle(scheduler_workflow_id(host.address))
+
+        async def stats() -> SchedulerStats:
+            result: SchedulerStats = await scheduler.query("stats", result_type=SchedulerStats)
+            return result
+
+        async with (
+            Worker(
+                client,
+                task_queue=SALES_TASK_QUEUE,
+                workflows=[SlotHostingWorkflow, ProvingSchedulerWorkflow],
+                activities=market.reads(),
+            ),
+            Worker(client, task_queue=CHAIN_TX_TASK_QUEUE, activities=market.transactions()),
+            Worker(client, task_queue=PROVING_TASK_QUEUE, activities=[placeholder_prove]),
+        ):
+            keeper = asyncio.create_task(keep_scheduler(client, host.address, period_seconds))
+            handles: list[Any] = []
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    with contextlib.suppress(RPCError):
+                        if (await scheduler.describe()).status == WorkflowExecutionStatus.RUNNING:
+                            break
+                    assert time.monotonic() < deadline, "the keeper started the scheduler"
+                    await asyncio.sleep(0.2)
+                for i in range(SLOTS):
+                    handles.append(
+                        await client.start_workflow(
+                            SLOT_HOSTING_WORKFLOW,
+                            hosting(host, request, i, end),
+                            id=sale_workflow_id(ids[i]),
+                            task_queue=SALES_TASK_QUEUE,
+                        )
+                    )
+                deadline = time.monotonic() + 60
+                while (await stats()).slots < SLOTS or (await stats()).last_period is None:
+                    assert time.monotonic() < deadline, "every slot watched by the scheduler"
+                    await asyncio.sleep(0.2)
+                first = PERIODS.period_of(await host.current_time()) + 1
+                killed = first + 1
+                verdicts: dict[int, list[str]] = {}
+                first_run = ""
+                for period in range(first, killed + AFTER_KILL + 1):
+                    await until_chain_time(PERIODS.period_end(period) + 1)
+                    verdicts[period] = list(
+                        await asyncio.gather(*(verdict(host, sid, period) for sid in ids))
+                    )
+                    if period == first:  # 2 s into `killed`: just after the scheduler's read
+                        await until_chain_time(PERIODS.period_start(killed) + 2)
+                        first_run = (await scheduler.describe()).run_id or ""
+                        await scheduler.terminate("an operator ends the scheduler")
+                described = await scheduler.describe()
+                after = await stats()
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+                for handle in [*handles, scheduler]:
+                    with contextlib.suppress(RPCError):
+                        await handle.terminate("test over")
+    print(f"terminated in period {killed}; verdicts: {verdicts}")
+    assert described.run_id != first_run and described.status == WorkflowExecutionStatus.RUNNING
+    assert after.slots == SLOTS, "the new run watches every slot of the host, from the chain"
+    assert after.reads >= AFTER_KILL, "the new run read every period after the termination"
+    every = [v for period in verdicts.values() for v in period]
+    assert set(every) <= {"missing", "Proofs_ProofNotMissing", "Proofs_ProofNotRequired"}, every
+    assert every.count("Proofs_ProofNotMissing") > 0, "a fraction of the slots proved"
+    for index in range(SLOTS):
+        missed = [p for p, found in verdicts.items() if found[index] == "missing"]
+        assert len(missed) <= LOST_AT_MOST, f"slot {index} missed periods {missed}"
+        assert all(p <= killed for p in missed), f"slot {index} missed after the restart: {missed}"

@@ -19,11 +19,14 @@ from sales.api import (
     PROVING_TASK_QUEUE,
     SALES_TASK_QUEUE,
     SaleSettings,
+    SlotRef,
 )
 from sales.ids import slot_id
 from sales.models import FillRecord, RequestState, SlotState
 from sales.scheduling import (
+    MARKET_HELD_SLOTS,
     MARKET_PROVING_SCHEDULE,
+    HeldSlots,
     ScheduledSlotFacts,
     ScheduleRead,
     ScheduleReadInput,
@@ -74,9 +77,23 @@ class FakeFleet:
     slots_read: list[int] = field(default_factory=list)
     outage: int = 0
     """How many next batched reads fail with a retryable fault."""
+    held_reads: list[int] = field(default_factory=list)
+    """Chain time of each `mySlots` read (a fresh scheduler's first)."""
 
     def add(self, fake: FakeSale) -> None:
         self.router.add(fake)
+
+    @activity.defn(name=MARKET_HELD_SLOTS)
+    async def held_slots(self) -> HeldSlots:
+        """The fleet's `mySlots`: every slot the fake chain shows Filled by its signer."""
+        self.held_reads.append(chain_now())
+        return HeldSlots(
+            slots=[
+                SlotRef(request_id=fake.request.id, slot_index=0)
+                for fake in self.router.by_slot.values()
+                if fake.reading().slot_state == SlotState.Filled and fake.host == fake.signer
+            ]
+        )
 
     @activity.defn(name=MARKET_PROVING_SCHEDULE)
     async def proving_schedule(self, read: ScheduleReadInput) -> ScheduleRead:
@@ -130,7 +147,7 @@ async def fleet_workers(
                 client,
                 task_queue=task_queue,
                 workflows=list(workflows) if sales else [],
-                activities=[*acts, fleet.proving_schedule] if sales else acts,
+                activities=[*acts, fleet.proving_schedule, fleet.held_slots] if sales else acts,
                 max_concurrent_activities=prover_slots
                 if task_queue == PROVING_TASK_QUEUE
                 else concurrency,

@@ -1,19 +1,22 @@
 """The proving scheduler (issue "Proving at scale"): one batched chain read per period for all
 hosted slots, only slots with something to do are woken, the chain's state still moves a sale
-without any event, a worker that dies mid-run loses no proof, and a terminated scheduler costs
+without any event, a worker that dies mid-run loses no proof, a terminated scheduler is started
+again by the host's worker within a period and rebuilds its watch list from the chain (at most
+`LOST_AT_MOST` due period lost per slot), and without that keeper a terminated scheduler costs
 a slot at most the silence periods before it reads the chain itself (the fallback).
 
 Hosting workflows start already proving (tests/workflows/fake_fleet.py) on the time-skipping
 server; the fake chain's time is the server's virtual clock.
 """
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -33,11 +36,17 @@ from sales.scheduling import SchedulerInput, SchedulerStats, scheduler_workflow_
 from tests.workflows.conftest import eventually
 from tests.workflows.fake_fleet import FakeFleet, fleet_workers, hosting_input, proving_fake
 from tests.workflows.fakes import HOST, PERIOD, FakeSale, make_request
+from worker import KEEP_INTO_PERIOD, keep_scheduler, next_check_in
 from workflows.sale_state import SaleOutcome, StateName
 from workflows.scheduler import ProvingSchedulerWorkflow
 
 PERIODS = Periodicity(seconds=PERIOD)
 SCHEDULED = SaleSettings(scheduled_proving=True, scheduler_silence_periods=3)
+
+LOST_AT_MOST = 1
+"""Due periods a slot may lose to one termination of its scheduler while the host's worker keeps
+it (worker.py, `keep_scheduler`): only a period whose read landed but whose wakes the
+termination cut off, since the keeper checks each period after the scheduler's read."""
 
 
 @dataclass
@@ -356,3 +365,109 @@ async def test_the_hosts_worker_dying_mid_run_loses_no_proof(
             p for p in range(first, last + 1) if fake.required(p)
         ], "every due period proven once, across the restart"
         assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "no slot fell back"
+
+
+def test_the_keeper_checks_just_after_each_periods_read() -> None:
+    """The keeper's clock: `KEEP_INTO_PERIOD` seconds into the next period (this one's, when
+    that point is still ahead), every period; until the period is known, a fixed pause."""
+    assert next_check_in(100.0, 10) == KEEP_INTO_PERIOD
+    assert next_check_in(101.5, 10) == KEEP_INTO_PERIOD - 1.5
+    assert next_check_in(100.0 + KEEP_INTO_PERIOD, 10) == 10
+    assert next_check_in(109.0, 10) == 1 + KEEP_INTO_PERIOD
+    assert next_check_in(100.0, 2) == 1, "a short period: halfway in"
+    assert next_check_in(100.0, None) > 0
+
+
+async def test_a_terminated_scheduler_is_back_within_a_period_and_rebuilt_from_the_chain(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """The scheduler is terminated mid-run (an operator, a reset, a bug) while the host's worker
+    keeps it (`keep_scheduler`, on the test server's clock). A new run starts within a period,
+    reads the host's slots from the chain (no hosting workflow registers again: none of them
+    heard of the termination), wakes every due slot, and drops a slot held on chain whose
+    sale is not running. Each slot loses at most `LOST_AT_MOST` due period and none falls back
+    to reading the chain itself."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fakes: list[FakeSale] = [
+        PatternSale(request=make_request(duration=24 * PERIOD, nonce=n + 1), due_every=1)
+        for n in range(3)
+    ]
+
+    kill = asyncio.Event()
+    killed: list[tuple[int, str]] = []
+    """When, and which run, the keeper's first check after `kill` terminated."""
+
+    async def period_seconds() -> int:
+        return PERIOD
+
+    async def virtual_now() -> float:
+        return (await env.get_current_time()).timestamp()
+
+    async def keeper_sleep(seconds: float) -> None:
+        """The keeper's pause, on the test server's clock. After `kill`, the scheduler is
+        terminated here, just after a keeper's check: a whole period passes until the next.
+        (Here the scheduler waits on its timer; a workflow terminated with an activity in
+        flight can leave the test server's clock locked, running in real time after.)"""
+        if kill.is_set() and not killed:
+            handle = env.client.get_workflow_handle(scheduler_workflow_id(HOST))
+            run_id = (await handle.describe()).run_id
+            await handle.terminate("an operator ends the scheduler")
+            killed.append((await now_of(env), run_id or ""))
+        await env.sleep(seconds)
+
+    # The keeper's sleeps are the only thing moving the test server's clock (the test polls in
+    # real time): time passes period by period as on a host, and the server never skips past
+    # a keeper's check (two callers skipping time at once make the test server time out).
+    with env.auto_time_skipping_disabled():
+        async with fleet_workers(env.client, fleet):
+            scheduler, handles = await start_fleet(env, fleet, fakes)
+            assert scheduler is not None
+            orphan = PatternSale(request=make_request(duration=24 * PERIOD, nonce=9), due_every=1)
+            fleet.add(proving_fake(orphan, await now_of(env)))  # held on chain, no sale running
+            keeper = asyncio.create_task(
+                keep_scheduler(
+                    env.client, HOST, period_seconds, now=virtual_now, sleep=keeper_sleep
+                )
+            )
+            try:
+
+                async def proven_thrice() -> bool:
+                    return all(len(f.called_at(Activity.MARKET_SUBMIT_PROOF)) >= 3 for f in fakes)
+
+                await eventually(proven_thrice, deadline=120)
+                kill.set()
+
+                async def restarted() -> bool:
+                    described = await scheduler.describe()
+                    return (
+                        bool(killed)
+                        and described.run_id != killed[0][1]
+                        and described.status == WorkflowExecutionStatus.RUNNING
+                        and (await stats(scheduler)).reads >= 2
+                    )
+
+                await eventually(restarted, deadline=120)
+                assert (await stats(scheduler)).slots == len(fakes), "rebuilt; the orphan dropped"
+                outcomes = [
+                    await asyncio.wait_for(handle.result(), timeout=300) for handle in handles
+                ]
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+                await stop(scheduler)
+    killed_at = killed[0][0]
+    assert len(fleet.held_reads) >= 2, "the new run read the host's slots from the chain"
+    back_at = fleet.held_reads[-1]
+    assert back_at - killed_at <= PERIOD + KEEP_INTO_PERIOD + 1, "back within about a period"
+    lost: list[int] = []
+    for fake, outcome in zip(fakes, outcomes, strict=True):
+        assert outcome.state == StateName.FINISHED
+        proven = set(periods_of(fake.called_at(Activity.MARKET_SUBMIT_PROOF)))
+        first = PERIODS.period_of(fake.created_at) + 1
+        last = PERIODS.period_of(fake.request_end - 2)
+        missing = [p for p in range(first, last + 1) if p not in proven]
+        assert len(missing) <= LOST_AT_MOST, f"due periods lost to the termination: {missing}"
+        lost += missing
+        assert fake.names().count(Activity.MARKET_PROVING_STATUS) == 1, "no slot fell back"
+    print(f"killed in period {PERIODS.period_of(killed_at)}, periods lost: {lost}")

@@ -13,7 +13,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from tests.workflows.fake_fleet import FakeFleet, fleet_workers
+from tests.workflows.fake_fleet import FakeFleet, fleet_workers, proving_fake
 from tests.workflows.fakes import PERIOD, make_request
 from tests.workflows.test_scheduler import PatternSale, start_fleet, stop
 from workflows import ALL_WORKFLOWS
@@ -21,6 +21,8 @@ from workflows import ALL_WORKFLOWS
 HISTORIES = Path(__file__).parent.parent / "histories"
 RECORD = os.environ.get("SALE_RECORD_HISTORIES") == "1"
 NAMES = ("scheduled_hosting_finished", "scheduled_scheduler_run")
+REBUILT = "scheduled_scheduler_rebuilt"
+"""A fresh run on the `scheduler-rebuilds-from-chain` path: its first act reads mySlots."""
 
 
 def replayer() -> Replayer:
@@ -45,7 +47,27 @@ async def test_fresh_scheduled_histories_replay(time_skipping_env: WorkflowEnvir
             (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-@pytest.mark.parametrize("name", NAMES)
+async def test_a_scheduler_rebuilt_from_the_chain_replays(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """A fresh scheduler (as after a termination) that finds the host's slot on chain before
+    any registration, and serves it until the request ends: it replays (recorded when asked)."""
+    env, fleet = time_skipping_env, FakeFleet()
+    fake = PatternSale(request=make_request(duration=8 * PERIOD), due_every=2)
+    fleet.add(proving_fake(fake, int((await env.get_current_time()).timestamp())))
+    async with fleet_workers(env.client, fleet):
+        scheduler, [handle] = await start_fleet(env, fleet, [fake])
+        await handle.result()
+        assert scheduler is not None
+        history = await scheduler.fetch_history()
+        await stop(scheduler)
+    assert fleet.held_reads, "the run read the host's slots"
+    await replayer().replay_workflow(history)
+    if RECORD:
+        (HISTORIES / f"{REBUILT}.json").write_text(history.to_json())
+
+
+@pytest.mark.parametrize("name", [*NAMES, REBUILT])
 async def test_recorded_scheduled_history_replays(name: str) -> None:
     path = HISTORIES / f"{name}.json"
     await replayer().replay_workflow(WorkflowHistory.from_json(name, path.read_text()))
