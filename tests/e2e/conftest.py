@@ -6,6 +6,7 @@ server and `worker.py` run as processes the tests may SIGKILL, and the Temporal 
 PostgreSQL are the session's.
 """
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -112,10 +113,13 @@ async def e2e_client(e2e: E2EStack, temporal_env: WorkflowEnvironment) -> AsyncI
 
     Every e2e module deploys a new chain but the host keeps its address, so the queue and the
     follower (ids derived from the address) must not outlive the module's chain: they are
-    terminated, not stopped, since stopping needs the worker the module is about to kill.
+    terminated, not stopped, since stopping needs the worker the module is about to kill. The
+    worker is stopped first: its scheduler keeper would start the terminated scheduler again.
     """
     client = temporal_env.client
     yield client
+    if e2e.worker is not None:
+        await asyncio.to_thread(e2e.worker.stop)
     await end_host_service(client, e2e.settings)
 
 
