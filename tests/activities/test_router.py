@@ -4,7 +4,6 @@ The fake chain emits the follower's event models to the router; the queue is the
 SlotQueueWorkflow on the dev server with fake sale children that record the signals they get.
 """
 
-import asyncio
 import logging
 import time
 import uuid
@@ -15,6 +14,8 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+
+from tests.polling import until
 
 with workflow.unsafe.imports_passed_through():
     from activities.router import EventRouter
@@ -44,11 +45,7 @@ PROOF = Groth16Proof(
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    await until(check, within, what)
 
 
 class Routed:

@@ -1,7 +1,5 @@
 """What the end-to-end tests read from the stack: sale states, chain logs, balances, the ledger."""
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,6 +19,7 @@ from sales.ids import slot_id
 from sales.models import Availability, Reservation, StorageRequest
 from starter import notify_queue, start_service
 from tests.e2e.conftest import E2EStack
+from tests.polling import until
 from workflows.sale_state import SaleOutcome
 from workflows.search_attributes import SALE_STATE, SLOT_INDEX
 
@@ -60,13 +59,8 @@ async def sale_outcome(client: Client, request_id: str, slot_index: int) -> Sale
 
 
 async def poll(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    """Poll until ``check`` holds; fail naming ``what`` at the deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(1)
-    raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
+    """Poll once a second (each check reads the chain or Temporal) until ``check`` holds."""
+    await until(check, within, what, every=1)
 
 
 class Log(BaseModel):

@@ -2,7 +2,6 @@
 connections, cancellation and killed connections, NOTIFY after commit (Q-10)."""
 
 import asyncio
-import time
 
 import psycopg
 import pytest
@@ -13,6 +12,7 @@ from ledger.api import BytesOutOfBoundsError, InvalidInputError, QuotaNotEnoughE
 from ledger.migrate import migrate, migration_files
 from ledger.postgres import NOTIFY_CHANNEL, PostgresLedger
 from tests.ledger.helpers import audit, empty_ledger, make_av, new_id, reserve, snapshot
+from tests.polling import until
 
 pytestmark = pytest.mark.real_stack
 
@@ -25,12 +25,7 @@ async def pg(ledger_pool: Pool) -> PostgresLedger:
 
 
 async def wait_for(predicate, within: float = 10.0) -> None:
-    """Poll with a deadline (no fixed sleeps)."""
-    deadline = time.monotonic() + within
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached before the deadline")
-        await asyncio.sleep(0.01)
+    await until(predicate, within, "the other session to block", every=0.01)
 
 
 # --- migrations --------------------------------------------------------------------------------

@@ -3,8 +3,6 @@
 Uses the shared function-scoped `time_skipping_env` of tests/conftest.py.
 """
 
-import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
@@ -33,6 +31,7 @@ from sales.api import (
 )
 from sales.ids import slot_id
 from sales.models import Reservation
+from tests.polling import until
 from tests.workflows.fake_queue import FakeQueueWorkflow
 from tests.workflows.fakes import FakeSale, an_availability, item_for
 from workflows.hosting import SlotHostingWorkflow
@@ -52,17 +51,8 @@ async def eventually(
     With `env`, each poll also lets one virtual second pass, so durable timers on the way
     (period boundaries, the dispersal window) fire at once instead of in real time.
     """
-    end = time.monotonic() + deadline
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"condition not reached within {deadline}s (last: {value!r})")
-        if env is not None:
-            await env.sleep(1)
-        else:
-            await asyncio.sleep(0.02)
+    pause = (lambda: env.sleep(1)) if env is not None else None
+    return await until(check, deadline, "the condition", every=0.02, pause=pause)
 
 
 @dataclass

@@ -17,6 +17,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from tests.polling import until
+
 with workflow.unsafe.imports_passed_through():
     from activities.service import closed_sales
     from sales.api import (
@@ -75,15 +77,19 @@ def item(
 async def eventually(
     handle: QueueHandle, check: Callable[[QueueStatus], bool], within: float = 15
 ) -> QueueStatus:
-    """Poll the queue's status until ``check`` holds (no sleeps standing in for conditions)."""
-    deadline = time.monotonic() + within
-    while True:
-        status = await handle.query(SlotQueueWorkflow.status)
-        if check(status):
-            return status
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met; last status: {status}")
-        await asyncio.sleep(0.05)
+    """Poll the queue's status until ``check`` holds; the last status is in the failure."""
+    last: list[QueueStatus] = []
+
+    async def holds() -> QueueStatus | None:
+        last[:] = [await handle.query(SlotQueueWorkflow.status)]
+        return last[0] if check(last[0]) else None
+
+    try:
+        found = await until(holds, within, "the queue's status to match")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; last status: {last[0] if last else None}") from None
+    assert found is not None  # until returns only a truthy value
+    return found
 
 
 def running_indices(status: QueueStatus) -> list[int]:
