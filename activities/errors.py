@@ -67,6 +67,12 @@ async def business_errors() -> AsyncIterator[None]:
     """Re-raise typed errors as non-retryable application errors; leave the rest retryable."""
     try:
         yield
+    except TRANSPORT as error:
+        # retried as it is; its cause (a web3 or decoder error quoting the endpoint's answer,
+        # unbounded) stays out of the failure the history records, its own message is bounded
+        error.__cause__ = None
+        error.__suppress_context__ = True
+        raise
     except Exception as error:
         translated = to_application_error(error)
         if translated is None:

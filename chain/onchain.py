@@ -166,10 +166,18 @@ class ChainUnavailableError(ConnectionError):
     """The RPC endpoint failed or timed out: transient, retry later (not a business error).
 
     The message is redacted: HTTP errors quote the endpoint's URL, which may hold an API key,
-    and this message reaches logs and the activity's failure in the workflow history."""
+    and this message reaches logs and the activity's failure in the workflow history. It is
+    also cut to MAX_MESSAGE characters: an endpoint answering garbage can put megabytes into a
+    decoder's message, and the Temporal server replaces a failure that large with "Failure
+    exceeds size limit", which hides what went wrong."""
+
+    MAX_MESSAGE = 1_000
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(redact_text(message))
+        message = redact_text(message)
+        if len(message) > self.MAX_MESSAGE:
+            message = f"{message[: self.MAX_MESSAGE]}… ({len(message):,} characters in all)"
+        super().__init__(message)
 
 
 class MalformedResponseError(ChainUnavailableError):

@@ -4,10 +4,13 @@ and typed, and a malformed RPC result is a retryable transport failure, never a 
 import json
 from pathlib import Path
 
+import pytest
 from eth_abi.abi import encode
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DefaultFailureConverter, DefaultPayloadConverter
 from temporalio.exceptions import ApplicationError
 
-from activities.errors import to_application_error
+from activities.errors import business_errors, to_application_error
 from chain.errors import (
     ERRORS,
     ContractRevertError,
@@ -140,3 +143,28 @@ def test_transport_errors_stay_retryable_and_token_errors_are_business_errors() 
     assert isinstance(typed, ApplicationError) and typed.non_retryable
     # an allowance someone else lowered: the retry approves exactly again
     assert to_application_error(contract_error("fillSlot", "ERC20InsufficientAllowance")) is None
+
+
+async def test_a_garbage_answer_gives_a_small_failure_that_still_says_what_failed() -> None:
+    """An endpoint answering megabytes of garbage: the activity's failure, as Temporal encodes it
+    for the history, stays small (the server would replace a failure of megabytes with "Failure
+    exceeds size limit"), is still a retryable transport failure, and names what failed."""
+    garbage = "\\x00garbage" * 300_000
+
+    async def read() -> None:
+        async with business_errors():
+            try:
+                raise ValueError(f"could not decode {garbage}")
+            except ValueError as exc:
+                raise ChainUnavailableError(f"eth_call failed: {exc}") from exc
+
+    with pytest.raises(ChainUnavailableError) as raised:
+        await read()
+    error = raised.value
+    assert str(error).startswith("eth_call failed: could not decode")
+    assert "characters in all" in str(error)
+    assert error.__cause__ is None
+    failure = Failure()
+    DefaultFailureConverter().to_failure(error, DefaultPayloadConverter(), failure)
+    assert failure.ByteSize() < 20_000, failure.ByteSize()
+    assert not failure.HasField("cause")
