@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from benchmarks.bench_sale import FAKE_CHAIN_SETTINGS, Router, fake_host, new_fake
     from chain.events import SlotFilled
     from chain.fake import FakeChain
-    from deploy.local.temporal import temporal_cli
+    from deploy.local.temporal import DEV_SERVER_STARTUP, temporal_cli
     from sales.api import (
         SALE_RELEASED_SIGNAL,
         SALES_TASK_QUEUE,
@@ -261,6 +261,7 @@ async def main() -> None:
         search_attributes=ALL_SEARCH_ATTRIBUTES,
         ui=False,
         dev_server_log_level="error",
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     )
     task_queue = f"bench-{uuid.uuid4()}"
     try:

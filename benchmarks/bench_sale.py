@@ -28,7 +28,7 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deploy.local.temporal import temporal_cli
+from deploy.local.temporal import DEV_SERVER_STARTUP, temporal_cli
 from sales.api import (
     CHAIN_TX_TASK_QUEUE,
     PROVING_TASK_QUEUE,
@@ -104,6 +104,7 @@ async def dev_server() -> WorkflowEnvironment:
         data_converter=pydantic_data_converter,
         search_attributes=ALL_SEARCH_ATTRIBUTES,
         ui=False,
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     )
 
 

@@ -21,7 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 from deploy.local.anvil import AnvilNode
 from deploy.local.postgres import PostgresInfo, PostgresServer
 from deploy.local.processes import free_port
-from deploy.local.temporal import NAMESPACE, temporal_cli, temporal_test_server
+from deploy.local.temporal import (
+    DEV_SERVER_STARTUP,
+    NAMESPACE,
+    temporal_cli,
+    temporal_test_server,
+)
 from workflows.search_attributes import ALL_SEARCH_ATTRIBUTES
 
 
@@ -81,6 +86,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         ui=True,
         ui_port=TEMPORAL_UI_PORT,
         dev_server_log_level="error",
+        dev_server_startup_timeout=DEV_SERVER_STARTUP,
     )
     yield env
     await env.shutdown()
@@ -110,6 +116,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server()),
+        test_server_startup_timeout=DEV_SERVER_STARTUP,
     )
     await register_search_attributes(env.client)
     yield env

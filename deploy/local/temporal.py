@@ -2,6 +2,7 @@
 
 import shutil
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -20,6 +21,10 @@ NAMESPACE = "default"
 DEFAULT_PORT = 7233
 DEFAULT_UI_PORT = 8233
 """Temporal's usual ports, taken when free so the Web UI is where operators expect it."""
+DEV_SERVER_STARTUP = timedelta(seconds=60)
+"""How long `WorkflowEnvironment.start_local` (and `start_time_skipping`) may wait for the
+server to answer. The SDK's default is 5 s, which a fresh-clone CI run exceeded while the
+fault stacks' proofs held both cores: every test of that pytest worker errored at set-up."""
 
 
 def _venv_binary(name: str) -> Path:
